@@ -1,0 +1,414 @@
+#!/usr/bin/env python
+"""Fine-tune a sequence classifier on a GLUE task (or on your own csv/json files), optionally with LoRA, adapters
+or BitFit: the command line of the LoRA paper's NLU fork of transformers 4.4.2.
+
+Data comes from the Hub (`--task_name sst2`), from a local copy of the GLUE distribution
+(`--task_name sst2 --data_dir glue_data/SST-2`) or from `--train_file/--validation_file[/--test_file]`.
+
+Padding is dynamic by default (each batch is padded to its longest sequence). `--pad_to_max_length` pads every
+example to `--max_seq_length` instead; the attention mask hides the padding, so results are the same either way,
+only slower.
+
+Outputs in --output_dir: the model, `pytorch_model_lora.bin` (LoRA + head tensors, reload with `--lora_path`),
+trainer_state.json, train/eval results (MNLI: eval_results.json for matched, eval_mnli-mm_results.json for
+mismatched), all_results.json, and with --do_predict test_results_<task>.txt plus the GLUE server file
+(e.g. SST-2.tsv, MNLI-m.tsv/MNLI-mm.tsv).
+"""
+import json
+import logging
+import os
+import random
+import sys
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+
+import transformers
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    EvalPrediction,
+    HfArgumentParser,
+    PretrainedConfig,
+    Trainer,
+    TrainingArguments,
+    default_data_collator,
+    set_seed,
+)
+from transformers.data.glue import (
+    GLUE_TASK_TO_KEYS,
+    GlueDataError,
+    glue_compute_metrics,
+    glue_submission,
+    glue_task,
+    load_glue,
+)
+from transformers.lora import count_parameters, fork_trainable_rule, load_lora_state_dict, lora_state_dict
+from transformers.trainer_utils import get_last_checkpoint
+
+task_to_keys = {task: keys for task, keys in GLUE_TASK_TO_KEYS.items() if task != "ax"}  # ax has no train set
+
+logger = logging.getLogger(__name__)
+
+
+def fail(message):
+    """End the run with one line on stderr and exit status 1."""
+    raise SystemExit(f"run_glue.py: error: {message}")
+
+
+@dataclass
+class DataTrainingArguments:
+    task_name: Optional[str] = field(
+        default=None, metadata={"help": "The GLUE task to train on: " + ", ".join(task_to_keys)}
+    )
+    data_dir: Optional[str] = field(
+        default=None,
+        metadata={"help": "A local folder of the task in the original GLUE layout (e.g. glue_data/SST-2), used "
+                          "instead of the Hub."},
+    )
+    max_seq_length: int = field(
+        default=128, metadata={"help": "Tokenized inputs longer than this are truncated."}
+    )
+    overwrite_cache: bool = field(default=False, metadata={"help": "Overwrite the cached preprocessed datasets."})
+    pad_to_max_length: bool = field(
+        default=False,
+        metadata={"help": "Pad every example to max_seq_length rather than each batch to its longest example "
+                          "(same results, slower)."},
+    )
+    max_train_samples: Optional[int] = field(
+        default=None, metadata={"help": "Use only the first this many training examples."}
+    )
+    max_val_samples: Optional[int] = field(
+        default=None, metadata={"help": "Use only the first this many validation examples."}
+    )
+    max_test_samples: Optional[int] = field(
+        default=None, metadata={"help": "Use only the first this many test examples."}
+    )
+    train_file: Optional[str] = field(default=None, metadata={"help": "A csv or json file of training data."})
+    validation_file: Optional[str] = field(default=None, metadata={"help": "A csv or json file of validation data."})
+    test_file: Optional[str] = field(default=None, metadata={"help": "A csv or json file of test data."})
+
+    def __post_init__(self):
+        if self.task_name is not None:
+            key = self.task_name.lower().replace("-", "").replace("_", "")  # also accept SST-2, STS-B, ...
+            if key not in task_to_keys:
+                raise ValueError(f"unknown task {self.task_name!r}: pick one of {', '.join(task_to_keys)}")
+            self.task_name = key
+        elif self.data_dir is not None:
+            raise ValueError("--data_dir needs --task_name (the GLUE task stored there)")
+        elif self.train_file is None or self.validation_file is None:
+            raise ValueError("need either --task_name or both --train_file and --validation_file")
+        else:
+            extensions = {os.path.splitext(f)[1] for f in (self.train_file, self.validation_file, self.test_file) if f}
+            if len(extensions) != 1 or extensions - {".csv", ".json"}:
+                raise ValueError("--train_file/--validation_file/--test_file must all be .csv or all be .json")
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(metadata={"help": "Path to a pretrained model or its Hub id."})
+    config_name: Optional[str] = field(default=None, metadata={"help": "Config name or path, if not the model's."})
+    tokenizer_name: Optional[str] = field(
+        default=None, metadata={"help": "Tokenizer name or path, if not the model's."}
+    )
+    cache_dir: Optional[str] = field(default=None, metadata={"help": "Where downloads from the Hub are stored."})
+    use_fast_tokenizer: bool = field(default=True, metadata={"help": "Use a fast (tokenizers-backed) tokenizer."})
+    model_revision: str = field(default="main", metadata={"help": "Model version: branch, tag or commit id."})
+    use_auth_token: bool = field(default=False, metadata={"help": "Use the stored Hub token (private models)."})
+    apply_lora: Optional[bool] = field(default=False, metadata={"help": "Add LoRA to the attention query/value."})
+    lora_alpha: Optional[int] = field(default=None, metadata={"help": "LoRA alpha (scaling = alpha / r)."})
+    lora_r: Optional[int] = field(default=None, metadata={"help": "LoRA rank r."})
+    lora_path: Optional[str] = field(
+        default=None, metadata={"help": "A LoRA checkpoint (pytorch_model_lora.bin) to start from."}
+    )
+    apply_adapter: Optional[bool] = field(default=False, metadata={"help": "Add adapters."})
+    adapter_path: Optional[str] = field(default=None, metadata={"help": "Folder of adapter parameters."})
+    adapter_type: Optional[str] = field(default="houlsby", metadata={"help": "houlsby or pfeiffer"})
+    adapter_size: Optional[int] = field(default=64, metadata={"help": "Adapter bottleneck size: 8, 16, 32, 64"})
+    apply_bitfit: Optional[bool] = field(default=False, metadata={"help": "Train only the biases (BitFit)."})
+    reg_loss_wgt: Optional[float] = field(default=0.0, metadata={"help": "Regularization loss weight."})
+    masking_prob: Optional[float] = field(default=0.0, metadata={"help": "Token masking probability."})
+
+
+def write_atomic(path, text):
+    """Write a whole file or nothing: a crash never leaves a half-written result behind."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def load_datasets(data_args, model_args, training_args):
+    if data_args.task_name is not None:
+        needed = None
+        if data_args.data_dir is not None:  # read only what this run uses, and name a missing file up front
+            mnli = data_args.task_name == "mnli"
+            needed = (["train"] if training_args.do_train else []) + (
+                (["validation_matched", "validation_mismatched"] if mnli else ["validation"])
+                if training_args.do_eval else []) + (
+                (["test_matched", "test_mismatched"] if mnli else ["test"]) if training_args.do_predict else [])
+            if not needed:
+                fail("nothing to do: pass --do_train, --do_eval and/or --do_predict")
+        try:
+            return load_glue(data_args.task_name, data_dir=data_args.data_dir, cache_dir=model_args.cache_dir,
+                             splits=needed)
+        except GlueDataError as e:
+            fail(e)
+    from datasets import load_dataset
+
+    data_files = {"train": data_args.train_file, "validation": data_args.validation_file}
+    if training_args.do_predict:
+        if data_args.test_file is None:
+            fail("--do_predict without --task_name needs --test_file")
+        data_files["test"] = data_args.test_file
+    for split, path in data_files.items():
+        if not os.path.isfile(path):
+            fail(f"{path} not found (the {split} file)")
+    return load_dataset("csv" if data_args.train_file.endswith(".csv") else "json", data_files=data_files)
+
+
+def main(args=None):
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args)
+
+    if training_args.use_deterministic_algorithms:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what CUDA needs for deterministic matmuls
+    torch.use_deterministic_algorithms(training_args.use_deterministic_algorithms)
+
+    last_checkpoint = None
+    if os.path.isdir(training_args.output_dir) and training_args.do_train and not training_args.overwrite_output_dir:
+        last_checkpoint = get_last_checkpoint(training_args.output_dir)
+        if last_checkpoint is None and os.listdir(training_args.output_dir):
+            fail(f"output directory {training_args.output_dir} exists and is not empty: pass --overwrite_output_dir "
+                 "or pick another --output_dir")
+    if model_args.lora_path is not None and not model_args.apply_lora:
+        fail("--lora_path needs --apply_lora with the --lora_r/--lora_alpha it was trained with")
+
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s -   %(message)s",
+                        datefmt="%m/%d/%Y %H:%M:%S", handlers=[logging.StreamHandler(sys.stdout)])
+    logger.setLevel(logging.INFO)
+    transformers.utils.logging.set_verbosity_info()
+    transformers.utils.logging.enable_default_handler()
+    transformers.utils.logging.enable_explicit_format()
+    logger.info(f"device: {training_args.device}, n_gpu: {training_args.n_gpu}, 16-bits training: "
+                f"{training_args.fp16}, deterministic algorithms: {torch.are_deterministic_algorithms_enabled()}")
+    logger.info(f"Training/evaluation parameters {training_args}")
+    if last_checkpoint is not None:
+        logger.info(f"Checkpoint detected, resuming training at {last_checkpoint}. Pass --overwrite_output_dir to "
+                    "train from scratch.")
+
+    # Set seed before initializing the model: LoRA A matrices and the head are drawn from it.
+    set_seed(training_args.seed)
+
+    datasets = load_datasets(data_args, model_args, training_args)
+    any_split = next(iter(datasets.values()))
+
+    # Labels
+    if data_args.task_name is not None:
+        is_regression = data_args.task_name == "stsb"
+        label_list = None if is_regression else any_split.features["label"].names
+    else:
+        is_regression = datasets["train"].features["label"].dtype in ["float32", "float64"]
+        label_list = None if is_regression else sorted(datasets["train"].unique("label"))
+    num_labels = 1 if is_regression else len(label_list)
+
+    try:
+        config = AutoConfig.from_pretrained(
+            model_args.config_name if model_args.config_name else model_args.model_name_or_path,
+            num_labels=num_labels,
+            finetuning_task=data_args.task_name,
+            cache_dir=model_args.cache_dir,
+            revision=model_args.model_revision,
+            use_auth_token=True if model_args.use_auth_token else None,
+            cls_dropout=training_args.cls_dropout,
+            apply_lora=model_args.apply_lora,
+            lora_alpha=model_args.lora_alpha,
+            lora_r=model_args.lora_r,
+            apply_adapter=model_args.apply_adapter,
+            adapter_type=model_args.adapter_type,
+            adapter_size=model_args.adapter_size,
+            reg_loss_wgt=model_args.reg_loss_wgt,
+            masking_prob=model_args.masking_prob,
+        )
+        tokenizer = AutoTokenizer.from_pretrained(
+            model_args.tokenizer_name if model_args.tokenizer_name else model_args.model_name_or_path,
+            cache_dir=model_args.cache_dir,
+            use_fast=model_args.use_fast_tokenizer,
+            revision=model_args.model_revision,
+            use_auth_token=True if model_args.use_auth_token else None,
+        )
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_args.model_name_or_path,
+            config=config,
+            cache_dir=model_args.cache_dir,
+            revision=model_args.model_revision,
+            use_auth_token=True if model_args.use_auth_token else None,
+        )
+    except (OSError, ValueError) as e:
+        fail(str(e).strip().splitlines()[0])
+
+    if model_args.lora_path is not None:
+        try:
+            load_lora_state_dict(model, model_args.lora_path)
+        except ValueError as e:
+            fail(e)
+        logger.info(f"Applied the LoRA state dict of {model_args.lora_path}")
+    if model_args.adapter_path is not None:
+        fail("--adapter_path is not supported: adapter checkpoints of adapter-transformers cannot be loaded yet")
+
+    fork_trainable_rule(model, apply_lora=model_args.apply_lora, apply_adapter=model_args.apply_adapter,
+                        apply_bitfit=model_args.apply_bitfit)
+    counts = count_parameters(model)
+    print(f"trainable parameters: {counts['trainable']:,} of {counts['total']:,} "
+          f"({100 * counts['trainable'] / counts['total']:.2f}%): lora {counts['lora']:,}, head {counts['head']:,}")
+
+    # Preprocessing the datasets
+    if data_args.task_name is not None:
+        sentence1_key, sentence2_key = task_to_keys[data_args.task_name]
+    else:
+        non_label_column_names = [name for name in datasets["train"].column_names if name != "label"]
+        if "sentence1" in non_label_column_names and "sentence2" in non_label_column_names:
+            sentence1_key, sentence2_key = "sentence1", "sentence2"
+        elif len(non_label_column_names) >= 2:
+            sentence1_key, sentence2_key = non_label_column_names[:2]
+        else:
+            sentence1_key, sentence2_key = non_label_column_names[0], None
+
+    padding = "max_length" if data_args.pad_to_max_length else False
+
+    # A model fine-tuned before may order its labels differently: follow its label2id.
+    label_to_id = None
+    if (model.config.label2id != PretrainedConfig(num_labels=num_labels).label2id
+            and data_args.task_name is not None and not is_regression):
+        label_name_to_id = {k.lower(): v for k, v in model.config.label2id.items()}
+        if sorted(label_name_to_id) == sorted(label_list):
+            label_to_id = {i: int(label_name_to_id[label_list[i]]) for i in range(num_labels)}
+        else:
+            logger.warning(f"The model's labels {sorted(label_name_to_id)} don't match the dataset's "
+                           f"{sorted(label_list)}; ignoring the model's labels.")
+    elif data_args.task_name is None and not is_regression:
+        label_to_id = {v: i for i, v in enumerate(label_list)}
+    # the model predicts its own ids; metrics, result files and submissions use positions in label_list
+    to_list_ids = np.arange(num_labels)
+    if label_to_id is not None and data_args.task_name is not None:
+        to_list_ids[list(label_to_id.values())] = list(label_to_id.keys())
+
+    if data_args.max_seq_length > tokenizer.model_max_length:
+        logger.warning(f"max_seq_length {data_args.max_seq_length} is larger than the model's maximum "
+                       f"({tokenizer.model_max_length}); using {tokenizer.model_max_length}.")
+    max_seq_length = min(data_args.max_seq_length, tokenizer.model_max_length)
+
+    def preprocess_function(examples):
+        texts = (examples[sentence1_key],) if sentence2_key is None else (examples[sentence1_key],
+                                                                          examples[sentence2_key])
+        result = tokenizer(*texts, padding=padding, max_length=max_seq_length, truncation=True)
+        if label_to_id is not None and "label" in examples:
+            result["label"] = [(label_to_id[label] if label != -1 else -1) for label in examples["label"]]
+        return result
+
+    datasets = datasets.map(preprocess_function, batched=True, load_from_cache_file=not data_args.overwrite_cache)
+
+    def take(split, limit, flag):
+        if split not in datasets:
+            fail(f"{flag} needs a {split} split")
+        return datasets[split] if limit is None else datasets[split].select(range(min(limit, len(datasets[split]))))
+
+    mnli = data_args.task_name == "mnli"
+    if training_args.do_train:
+        train_dataset = take("train", data_args.max_train_samples, "--do_train")
+        for index in random.sample(range(len(train_dataset)), min(3, len(train_dataset))):
+            logger.info(f"Sample {index} of the training set: {train_dataset[index]}.")
+    # MNLI is scored on matched and mismatched data: both are kept, under separate names
+    evals = [(data_args.task_name, "validation_matched" if mnli else "validation", "eval")]
+    tests = [(data_args.task_name, "test_matched" if mnli else "test")]
+    if mnli:
+        evals.append(("mnli-mm", "validation_mismatched", "eval_mnli-mm"))
+        tests.append(("mnli-mm", "test_mismatched"))
+    eval_sets = [(t, take(s, data_args.max_val_samples, "--do_eval"), p) for t, s, p in evals] \
+        if training_args.do_eval else []
+    test_sets = [(t, take(s, data_args.max_test_samples, "--do_predict")) for t, s in tests] \
+        if training_args.do_predict else []
+
+    def compute_metrics(p: EvalPrediction):
+        preds = p.predictions[0] if isinstance(p.predictions, tuple) else p.predictions
+        preds = np.squeeze(preds) if is_regression else np.argmax(preds, axis=1)
+        if data_args.task_name is not None:
+            labels = p.label_ids
+            if not is_regression:
+                preds, labels = to_list_ids[preds], to_list_ids[labels]
+            return glue_compute_metrics(data_args.task_name, preds, labels)
+        if is_regression:
+            return {"mse": ((preds - p.label_ids) ** 2).mean().item()}
+        return {"accuracy": (preds == p.label_ids).astype(np.float32).mean().item()}
+
+    # Examples padded to max_length already need no padding collator; otherwise the Trainer pads each batch.
+    if data_args.pad_to_max_length:
+        data_collator = default_data_collator
+    elif training_args.fp16:
+        data_collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)
+    else:
+        data_collator = None
+
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset if training_args.do_train else None,
+        eval_dataset=eval_sets[0][1] if eval_sets else None,
+        compute_metrics=compute_metrics,
+        tokenizer=tokenizer,
+        data_collator=data_collator,
+    )
+
+    all_results = {}
+    if training_args.do_train:
+        # Only a checkpoint-N folder of this output_dir is resumed. (4.4.2 also "resumed" from a local
+        # model_name_or_path, which reloaded the model from it and dropped the LoRA layers.)
+        train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
+        metrics = train_result.metrics
+        metrics["train_samples"] = len(train_dataset)
+        trainer.save_model()  # saves the tokenizer too
+        if model_args.apply_lora and trainer.is_world_process_zero():
+            path = os.path.join(training_args.output_dir, "pytorch_model_lora.bin")
+            torch.save(lora_state_dict(model), path + ".tmp")
+            os.replace(path + ".tmp", path)
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+        trainer.save_state()
+        all_results.update(metrics)
+
+    for task, eval_dataset, prefix in eval_sets:
+        logger.info(f"*** Evaluate {task} ***")
+        metrics = trainer.evaluate(eval_dataset=eval_dataset, metric_key_prefix=prefix)
+        metrics[f"{prefix}_samples"] = len(eval_dataset)
+        trainer.log_metrics(prefix, metrics)
+        trainer.save_metrics(prefix, metrics)
+        all_results.update(metrics)
+
+    for task, test_dataset in test_sets:
+        logger.info(f"*** Predict {task} ***")
+        idx = test_dataset["idx"] if "idx" in test_dataset.column_names else None
+        predictions = trainer.predict(test_dataset=test_dataset.remove_columns("label")).predictions
+        predictions = np.squeeze(predictions) if is_regression else np.argmax(predictions, axis=1)
+        predictions = np.atleast_1d(predictions) if is_regression else to_list_ids[predictions]
+        if trainer.is_world_process_zero():
+            lines = ["index\tprediction"]
+            for index, item in enumerate(predictions):
+                lines.append(f"{index}\t{item:3.3f}" if is_regression else f"{index}\t{label_list[item]}")
+            write_atomic(os.path.join(training_args.output_dir, f"test_results_{task}.txt"), "\n".join(lines) + "\n")
+            if data_args.task_name is not None:
+                name, text = glue_submission(task, predictions, idx)
+                write_atomic(os.path.join(training_args.output_dir, name), text)
+            logger.info(f"***** Test results {task} written to {training_args.output_dir} *****")
+
+    if all_results and trainer.is_world_process_zero():
+        path = os.path.join(training_args.output_dir, "all_results.json")
+        write_atomic(path, json.dumps(all_results, indent=4, sort_keys=True))
+    return all_results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Finding files: a local directory first, else the Hugging Face hub through huggingface_hub's cache.
+
+Offline (HF_HUB_OFFLINE=1, TRANSFORMERS_OFFLINE=1 or local_files_only=True) only the cache is read.
+"""
+import os
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "pytorch_model.bin"
+SAFE_WEIGHTS_NAME = "model.safetensors"
+LORA_WEIGHTS_NAME = "pytorch_model_lora.bin"
+SAFE_LORA_WEIGHTS_NAME = "model_lora.safetensors"
+
+
+def is_offline_mode():
+    return any(os.environ.get(k, "").upper() in ("1", "ON", "YES", "TRUE") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+class HubFileNotFound(OSError):
+    pass
+
+
+def resolve_file(path_or_id, filename, cache_dir=None, revision=None, use_auth_token=None,
+                 local_files_only=False, force_download=False, **_ignored):
+    """Local path of `filename` for a directory or a hub repo id; None when the repo has no such file.
+
+    Raises OSError with a one-line explanation when the repo itself cannot be reached and is not cached.
+    """
+    path_or_id = str(path_or_id)
+    if os.path.isdir(path_or_id):
+        candidate = os.path.join(path_or_id, filename)
+        return candidate if os.path.isfile(candidate) else None
+    if path_or_id.count("/") > 1 or path_or_id.startswith((".", "/", "~")) or os.path.isfile(path_or_id):
+        raise OSError(f"{path_or_id} is not a directory: pass an existing model folder or a hub id such as 'roberta-base'")
+
+    import huggingface_hub
+    from huggingface_hub.utils import (EntryNotFoundError, HFValidationError, LocalEntryNotFoundError,
+                                       RepositoryNotFoundError)
+
+    offline = local_files_only or is_offline_mode()
+    try:
+        return huggingface_hub.hf_hub_download(
+            path_or_id, filename, cache_dir=cache_dir, revision=revision, token=use_auth_token,
+            local_files_only=offline, force_download=force_download,
+        )
+    except EntryNotFoundError:
+        return None
+    except LocalEntryNotFoundError:
+        # Either the file is absent from a cached snapshot, or nothing is cached and the hub is unreachable.
+        if _snapshot_is_cached(path_or_id, cache_dir, revision):
+            return None
+        how = "offline mode is on" if offline else "the hub could not be reached"
+        raise HubFileNotFound(
+            f"'{path_or_id}' is not a local directory and is not in the cache ({how}): "
+            f"download it once with network access, or pass a local folder holding {filename}"
+        ) from None
+    except (RepositoryNotFoundError, HFValidationError):
+        raise HubFileNotFound(
+            f"'{path_or_id}' is neither a local directory nor a model id on the hub: check the name or path"
+        ) from None
+
+
+def _snapshot_is_cached(repo_id, cache_dir, revision):
+    from huggingface_hub import constants
+
+    root = os.path.join(cache_dir or constants.HF_HUB_CACHE, "models--" + repo_id.replace("/", "--"))
+    ref = os.path.join(root, "refs", revision or "main")
+    if os.path.isfile(ref):
+        with open(ref) as f:
+            revision = f.read().strip()
+    return bool(revision) and os.path.isdir(os.path.join(root, "snapshots", revision))

@@ -1,0 +1,154 @@
+"""LoRA on top of loralib: layer construction, trainable-parameter rules, LoRA-only checkpoints, explicit merging.
+
+loralib's Linear merges B@A into the frozen weight on .eval() and subtracts it again on .train() when
+merge_weights=True. That silently ignores a LoRA state dict loaded while the model is in eval mode and lets frozen
+weights drift by rounding. Here layers are always built with merge_weights=False; merging is an explicit call
+(`merge_lora`) that `unmerge_lora` undoes by restoring the saved weight, bit for bit.
+"""
+import loralib
+import torch
+from torch import nn
+
+from .file_utils import LORA_WEIGHTS_NAME, SAFE_LORA_WEIGHTS_NAME  # noqa: F401  (re-exported for the Trainer)
+from .utils import logging
+
+logger = logging.get_logger(__name__)
+
+
+def lora_linear(in_features, out_features, config, bias=True):
+    """nn.Linear, or loralib.Linear with rank config.lora_r and scaling lora_alpha / lora_r when config.apply_lora."""
+    if not getattr(config, "apply_lora", False):
+        return nn.Linear(in_features, out_features, bias=bias)
+    r, alpha = getattr(config, "lora_r", None), getattr(config, "lora_alpha", None)
+    if not isinstance(r, int) or isinstance(r, bool) or r <= 0:
+        raise ValueError(f"apply_lora needs a positive integer lora_r, got {r!r}: set lora_r (the paper uses 8 or 16)")
+    if alpha is None or alpha <= 0:
+        raise ValueError(f"apply_lora needs a positive lora_alpha, got {alpha!r}: set lora_alpha (e.g. 16)")
+    return loralib.Linear(in_features, out_features, r=r, lora_alpha=alpha, bias=bias,
+                          lora_dropout=getattr(config, "lora_dropout", 0.0) or 0.0, merge_weights=False)
+
+
+def _lora_layers(model):
+    return [m for m in model.modules() if isinstance(m, loralib.LoRALayer) and getattr(m, "r", 0) > 0]
+
+
+def _delta(m):
+    delta = (m.lora_B @ m.lora_A) * m.scaling
+    return delta.transpose(0, 1) if getattr(m, "fan_in_fan_out", False) else delta
+
+
+@torch.no_grad()
+def merge_lora(model):
+    """Fold B@A*scaling into each LoRA layer's weight for inference or export. Undo with `unmerge_lora`."""
+    for m in _lora_layers(model):
+        if not m.merged:
+            m._weight_before_merge = m.weight.detach().clone()
+            m.weight += _delta(m).to(m.weight.dtype)
+            m.merged = True
+    return model
+
+
+@torch.no_grad()
+def unmerge_lora(model):
+    """Restore each merged layer's original weight exactly (a copy, not a subtraction)."""
+    for m in _lora_layers(model):
+        if m.merged:
+            m.weight.copy_(m._weight_before_merge)
+            del m._weight_before_merge
+            m.merged = False
+    return model
+
+
+def _backbone(model):
+    return getattr(model, "base_model_prefix", "") or ""
+
+
+def _in_backbone(name, prefix):
+    return bool(prefix) and (name == prefix or name.startswith(prefix + "."))
+
+
+def mark_only_lora_as_trainable(model, extra=("classifier",)):
+    """Train only lora_A/lora_B (+ parameters under the top-level modules named in `extra`)."""
+    for name, p in model.named_parameters():
+        p.requires_grad = "lora_" in name or name.split(".")[0] in extra
+    return model
+
+
+def fork_trainable_rule(model, apply_lora=False, apply_adapter=False, apply_bitfit=False):
+    """The fork's rule: when any of LoRA/adapters/BitFit is on, backbone parameters train only if their name has
+    'lora' / 'adapter' / 'bias' respectively; everything outside the backbone (the head) trains. Otherwise all train.
+    """
+    keywords = [kw for on, kw in ((apply_lora, "lora"), (apply_adapter, "adapter"), (apply_bitfit, "bias")) if on]
+    prefix = _backbone(model)
+    for name, p in model.named_parameters():
+        p.requires_grad = not keywords or not _in_backbone(name, prefix) or any(kw in name for kw in keywords)
+    return model
+
+
+def lora_state_dict(model):
+    """LoRA tensors plus the head (every parameter outside the backbone): what a LoRA run needs to be restored."""
+    prefix = _backbone(model)
+    return {name: p.detach().cpu().clone() for name, p in model.named_parameters()
+            if "lora_" in name or not _in_backbone(name, prefix)}
+
+
+def count_parameters(model):
+    prefix = _backbone(model)
+    counts = {"lora": 0, "head": 0, "trainable": 0, "total": 0}
+    for name, p in model.named_parameters():
+        n = p.numel()
+        counts["total"] += n
+        counts["trainable"] += n if p.requires_grad else 0
+        if "lora_" in name:
+            counts["lora"] += n
+        elif not _in_backbone(name, prefix):
+            counts["head"] += n
+    return counts
+
+
+def load_lora_state_dict(model, state_dict_or_path, source=None):
+    """Load a LoRA (+head) checkpoint strictly: every tensor must exist in the model with the same shape and every
+    LoRA tensor of the model must be in the file. A head whose shape differs (another label count, e.g. an MNLI
+    warm start for RTE) is left freshly initialised, with a warning. Raises ValueError with one line otherwise."""
+    from .modeling_utils import load_state_dict_file
+
+    if isinstance(state_dict_or_path, dict):
+        sd, source = state_dict_or_path, source or "LoRA state dict"
+    else:
+        source = source or str(state_dict_or_path)
+        try:
+            sd = load_state_dict_file(state_dict_or_path)
+        except OSError as e:
+            raise ValueError(str(e)) from None
+    if not sd:
+        raise ValueError(f"{source}: the file holds no tensors: pass a pytorch_model_lora.bin written by training")
+    own = model.state_dict()
+    prefix = _backbone(model)
+    model_lora = [k for k in own if "lora_" in k]
+    file_lora = [k for k in sd if "lora_" in k]
+    if file_lora and not model_lora:
+        raise ValueError(f"{source}: holds LoRA tensors ({file_lora[0]}, ...) but the model has no LoRA layers: "
+                         "pass --apply_lora with the lora_r used in training")
+
+    unknown = [k for k in sd if k not in own]
+    if unknown:
+        raise ValueError(f"{source}: {len(unknown)} tensor(s) match no model tensor, e.g. {unknown[0]}: the file "
+                         "belongs to another model or architecture")
+    bad = [(k, list(sd[k].shape), list(own[k].shape)) for k in sd if sd[k].shape != own[k].shape]
+    backbone_bad = [b for b in bad if _in_backbone(b[0], prefix)]
+    if backbone_bad:
+        k, got, want = backbone_bad[0]
+        hint = "the file was trained with another lora_r" if "lora_" in k else "the file belongs to another model size"
+        raise ValueError(f"{source}: {k} has shape {got} in the file but {want} in the model "
+                         f"({len(backbone_bad)} mismatched): {hint}")
+    missing = [k for k in model_lora if k not in sd]
+    if missing:
+        raise ValueError(f"{source}: {len(missing)} LoRA tensor(s) of the model are missing from the file, e.g. "
+                         f"{missing[0]}: the file is incomplete or from a model with fewer layers/targets")
+    skipped = []
+    if bad:  # only head tensors differ: start the head afresh
+        skipped = [k for k in sd if not _in_backbone(k, prefix)]
+        logger.warning(f"{source}: head shape differs ({bad[0][0]}: file {bad[0][1]} vs model {bad[0][2]}, "
+                       "another label count); the head is re-initialised and only the LoRA tensors are loaded")
+    model.load_state_dict({k: v for k, v in sd.items() if k not in skipped}, strict=False)
+    return {"loaded": [k for k in sd if k not in skipped], "reinitialised_head": skipped}

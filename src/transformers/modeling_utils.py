@@ -1,0 +1,194 @@
+"""PreTrainedModel: weight init, from_pretrained (local folder or hub cache) and save_pretrained."""
+import os
+import re
+
+import torch
+from torch import nn
+
+from .configuration_utils import PretrainedConfig
+from .file_utils import SAFE_WEIGHTS_NAME, WEIGHTS_NAME, resolve_file
+from .utils import logging
+
+logger = logging.get_logger(__name__)
+
+_HUB_KWARGS = ("cache_dir", "revision", "use_auth_token", "local_files_only", "force_download", "proxies",
+               "resume_download", "mirror")
+
+
+def load_state_dict_file(path):
+    """Read a safetensors or torch checkpoint into a dict of CPU tensors; never unpickles arbitrary objects."""
+    try:
+        if str(path).endswith(".safetensors"):
+            from safetensors.torch import load_file
+            sd = load_file(path, device="cpu")
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any reader failure means the same thing to the user
+        raise OSError(f"{path} is not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]}): "
+                      "pass a file written by torch.save(state_dict) or safetensors") from None
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise OSError(f"{path} does not hold a state dict of tensors: pass a file written by torch.save(state_dict)")
+    return sd
+
+
+def _rename_legacy_keys(state_dict):
+    """Old TF-converted checkpoints name LayerNorm parameters gamma/beta."""
+    out = {}
+    for key, value in state_dict.items():
+        new = re.sub(r"\.gamma$", ".weight", key)
+        new = re.sub(r"\.beta$", ".bias", new)
+        out[new] = value
+    return out
+
+
+class PreTrainedModel(nn.Module):
+    config_class = PretrainedConfig
+    base_model_prefix = ""
+    _keys_to_ignore_on_load_missing = None
+    _keys_to_ignore_on_load_unexpected = None
+
+    def __init__(self, config, *inputs, **kwargs):
+        super().__init__()
+        if not isinstance(config, PretrainedConfig):
+            raise ValueError(f"{self.__class__.__name__} expects a PretrainedConfig, got {type(config).__name__}: "
+                             f"build one with {self.config_class.__name__}(...) or AutoConfig.from_pretrained(...)")
+        self.config = config
+        self.name_or_path = getattr(config, "_name_or_path", "")
+
+    # -- structure ----------------------------------------------------------------------------------------------
+    @property
+    def base_model(self):
+        return getattr(self, self.base_model_prefix, self)
+
+    @property
+    def device(self):
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self):
+        return next(self.parameters()).dtype
+
+    def get_input_embeddings(self):
+        return self.base_model.get_input_embeddings()
+
+    def _init_weights(self, module):
+        raise NotImplementedError
+
+    def init_weights(self):
+        self.apply(self._init_weights)
+
+    def num_parameters(self, only_trainable=False):
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not only_trainable)
+
+    # -- saving ---------------------------------------------------------------------------------------------------
+    def save_pretrained(self, save_directory, state_dict=None, safe_serialization=True):
+        """Write config.json and the weights (model.safetensors, or pytorch_model.bin when safe_serialization=False).
+
+        Each file is written to a temporary name and renamed, so a crash never leaves a half-written checkpoint."""
+        if os.path.isfile(save_directory):
+            raise ValueError(f"{save_directory} is a file: save_pretrained needs a directory")
+        os.makedirs(save_directory, exist_ok=True)
+        self.config.architectures = [self.__class__.__name__]
+        self.config.save_pretrained(save_directory)
+        if state_dict is None:
+            state_dict = self.state_dict()
+        # safetensors refuses views and shared storage: store an independent contiguous copy of each tensor.
+        state_dict = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
+        name = SAFE_WEIGHTS_NAME if safe_serialization else WEIGHTS_NAME
+        final = os.path.join(save_directory, name)
+        tmp = final + ".tmp"
+        if safe_serialization:
+            from safetensors.torch import save_file
+            save_file(state_dict, tmp, metadata={"format": "pt"})
+        else:
+            torch.save(state_dict, tmp)
+        os.replace(tmp, final)
+        other = os.path.join(save_directory, WEIGHTS_NAME if safe_serialization else SAFE_WEIGHTS_NAME)
+        if os.path.isfile(other):  # a stale twin would be preferred or confused with the new weights
+            os.remove(other)
+        logger.info(f"Model weights saved in {final}")
+
+    # -- loading --------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, state_dict=None,
+                        output_loading_info=False, ignore_mismatched_sizes=False, **kwargs):
+        """Build the model from `config.json` and load `model.safetensors` (preferred) or `pytorch_model.bin`.
+
+        `pretrained_model_name_or_path` is a local folder or a hub id (read through huggingface_hub's cache; offline
+        when HF_HUB_OFFLINE=1). Keyword arguments the config knows (num_labels, apply_lora, lora_r, ...) override it.
+        Returns the model in eval mode, like 4.4.2.
+        """
+        hub = {k: kwargs.pop(k) for k in _HUB_KWARGS if k in kwargs}
+        kwargs.pop("from_tf", None)
+        path = str(pretrained_model_name_or_path) if pretrained_model_name_or_path is not None else None
+        if not isinstance(config, PretrainedConfig):
+            config, model_kwargs = cls.config_class.from_pretrained(
+                config if config is not None else path, return_unused_kwargs=True, **hub, **kwargs)
+        else:
+            model_kwargs = kwargs
+        config._name_or_path = path
+
+        if state_dict is None:
+            archive = None
+            if path is not None and os.path.isfile(path):
+                archive = path
+            elif path is not None:
+                archive = resolve_file(path, SAFE_WEIGHTS_NAME, **hub) or resolve_file(path, WEIGHTS_NAME, **hub)
+                if archive is None:
+                    raise OSError(f"{path} has neither {SAFE_WEIGHTS_NAME} nor {WEIGHTS_NAME}: "
+                                  "pass a folder written by save_pretrained or a model id with PyTorch weights")
+            state_dict = load_state_dict_file(archive) if archive else {}
+
+        model = cls(config, *model_args, **model_kwargs)
+        info = model._load_pretrained_state_dict(state_dict, path, ignore_mismatched_sizes)
+        model.eval()
+        return (model, info) if output_loading_info else model
+
+    def _load_pretrained_state_dict(self, state_dict, source, ignore_mismatched_sizes):
+        state_dict = _rename_legacy_keys(state_dict)
+        expected = self.state_dict()
+        prefix = self.base_model_prefix
+        has_base = prefix and hasattr(self, prefix)
+        loaded_has_prefix = any(k.startswith(prefix + ".") for k in state_dict)
+        if has_base and not loaded_has_prefix:  # a bare base-model checkpoint into a model with a head
+            state_dict = {f"{prefix}.{k}": v for k, v in state_dict.items()}
+        elif not has_base and loaded_has_prefix:  # a head-model checkpoint into the bare base model
+            state_dict = {k[len(prefix) + 1:] if k.startswith(prefix + ".") else k: v for k, v in state_dict.items()}
+
+        mismatched = [(k, tuple(v.shape), tuple(expected[k].shape)) for k, v in state_dict.items()
+                      if k in expected and v.shape != expected[k].shape]
+        if mismatched and not ignore_mismatched_sizes:
+            k, got, want = mismatched[0]
+            raise RuntimeError(f"{source}: tensor {k} has shape {list(got)} in the checkpoint but {list(want)} in "
+                               f"the model ({len(mismatched)} mismatched): fix the config, or pass "
+                               "ignore_mismatched_sizes=True to re-initialise them")
+        for k, _, _ in mismatched:
+            del state_dict[k]
+
+        result = self.load_state_dict(state_dict, strict=False)
+        missing, unexpected = list(result.missing_keys), list(result.unexpected_keys)
+        for patterns, keys in ((self._keys_to_ignore_on_load_missing, missing),
+                               (self._keys_to_ignore_on_load_unexpected, unexpected)):
+            if patterns:
+                keys[:] = [k for k in keys if not any(re.search(p, k) for p in patterns)]
+
+        name = self.__class__.__name__
+        if unexpected:
+            logger.warning(f"Some weights of the model checkpoint at {source} were not used when initializing "
+                           f"{name}: {unexpected}\n- This IS expected if you are initializing {name} from the "
+                           "checkpoint of a model trained on another task or with another architecture.\n- This IS "
+                           f"NOT expected if you are initializing {name} from the checkpoint of a model that you "
+                           "expect to be exactly identical.")
+        else:
+            logger.info(f"All model checkpoint weights were used when initializing {name}.")
+        if missing or mismatched:
+            newly = missing + [f"{k} (checkpoint {list(g)} vs model {list(w)})" for k, g, w in mismatched]
+            logger.warning(f"Some weights of {name} were not initialized from the model checkpoint at {source} and "
+                           f"are newly initialized: {newly}\nYou should probably TRAIN this model on a down-stream "
+                           "task to be able to use it for predictions and inference.")
+        else:
+            logger.info(f"All the weights of {name} were initialized from the model checkpoint at {source}.")
+        return {"missing_keys": missing, "unexpected_keys": unexpected,
+                "mismatched_keys": [k for k, _, _ in mismatched], "error_msgs": []}

@@ -1,0 +1,1 @@
+from .auto import (MODEL_TYPES, AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer)

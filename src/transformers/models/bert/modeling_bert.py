@@ -1,0 +1,284 @@
+"""BERT encoder, pooler and sequence-classification head, with LoRA on the attention query/value projections.
+
+Module and parameter names follow the hub checkpoints (bert.embeddings.word_embeddings, bert.encoder.layer.N.
+attention.self.query, bert.pooler.dense, classifier), so bert-base / MiniLM weights load unchanged. With
+config.apply_lora, query and value are loralib.Linear layers (rank lora_r, scaling lora_alpha / lora_r).
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from ...activations import get_activation
+from ...lora import lora_linear
+from ...modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
+from ...modeling_utils import PreTrainedModel
+from ...utils import logging
+from .configuration_bert import BertConfig
+
+logger = logging.get_logger(__name__)
+
+class BertEmbeddings(nn.Module):
+    """Sum of word, position and token-type embeddings, then LayerNorm and dropout."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        # Not saved: some hub checkpoints carry it anyway, the model ignores it when loading.
+        self.register_buffer("position_ids", torch.arange(config.max_position_embeddings).expand(1, -1),
+                             persistent=False)
+
+    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None):
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        seq_len = inputs_embeds.shape[1]
+        if seq_len > self.position_ids.shape[1]:
+            raise ValueError(f"sequence length {seq_len} exceeds max_position_embeddings="
+                             f"{self.position_ids.shape[1]}: truncate the inputs (e.g. --max_seq_length)")
+        if position_ids is None:
+            position_ids = self.position_ids[:, :seq_len]
+        if token_type_ids is None:
+            token_type_ids = torch.zeros(inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device)
+        embeddings = inputs_embeds + self.position_embeddings(position_ids) + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class BertSelfAttention(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        if config.hidden_size % config.num_attention_heads:
+            raise ValueError(f"hidden_size={config.hidden_size} is not a multiple of num_attention_heads="
+                             f"{config.num_attention_heads}: change one of them")
+        self.num_attention_heads = config.num_attention_heads
+        self.attention_head_size = config.hidden_size // config.num_attention_heads
+        self.all_head_size = config.hidden_size
+        self.query = lora_linear(config.hidden_size, self.all_head_size, config)
+        self.key = nn.Linear(config.hidden_size, self.all_head_size)
+        self.value = lora_linear(config.hidden_size, self.all_head_size, config)
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+
+    def _heads(self, x):  # (batch, seq, all_head) -> (batch, heads, seq, head_size)
+        return x.view(*x.shape[:2], self.num_attention_heads, self.attention_head_size).transpose(1, 2)
+
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
+        q, k, v = (self._heads(layer(hidden_states)) for layer in (self.query, self.key, self.value))
+        if output_attentions or head_mask is not None:
+            scores = q @ k.transpose(-1, -2) / math.sqrt(self.attention_head_size)
+            if attention_mask is not None:
+                scores = scores + attention_mask
+            probs = self.dropout(scores.softmax(dim=-1))
+            if head_mask is not None:
+                probs = probs * head_mask
+            context = probs @ v
+        else:  # same maths, fused kernel
+            probs = None
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask,
+                                                     dropout_p=self.dropout.p if self.training else 0.0)
+        context = context.transpose(1, 2).reshape(*hidden_states.shape[:2], self.all_head_size)
+        return context, probs
+
+
+class BertSelfOutput(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.self = BertSelfAttention(config)
+        self.output = BertSelfOutput(config)
+
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
+        context, probs = self.self(hidden_states, attention_mask, head_mask, output_attentions)
+        return self.output(context, hidden_states), probs
+
+
+class BertIntermediate(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.intermediate_act_fn = get_activation(config.hidden_act)
+
+    def forward(self, hidden_states):
+        return self.intermediate_act_fn(self.dense(hidden_states))
+
+
+class BertOutput(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class BertLayer(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.attention = BertAttention(config)
+        self.intermediate = BertIntermediate(config)
+        self.output = BertOutput(config)
+
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
+        attention_output, probs = self.attention(hidden_states, attention_mask, head_mask, output_attentions)
+        return self.output(self.intermediate(attention_output), attention_output), probs
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.layer = nn.ModuleList([BertLayer(config) for _ in range(config.num_hidden_layers)])
+
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False,
+                output_hidden_states=False):
+        all_hidden = (hidden_states,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for i, layer in enumerate(self.layer):
+            layer_head_mask = head_mask[i] if head_mask is not None else None
+            if getattr(self.config, "gradient_checkpointing", False) and self.training:
+                hidden_states, probs = checkpoint(layer, hidden_states, attention_mask, layer_head_mask,
+                                                  output_attentions, use_reentrant=False)
+            else:
+                hidden_states, probs = layer(hidden_states, attention_mask, layer_head_mask, output_attentions)
+            if output_hidden_states:
+                all_hidden += (hidden_states,)
+            if output_attentions:
+                all_attentions += (probs,)
+        return hidden_states, all_hidden, all_attentions
+
+
+class BertPooler(nn.Module):
+    """tanh(dense(hidden state of the first token, [CLS]))."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = nn.Tanh()
+
+    def forward(self, hidden_states):
+        return self.activation(self.dense(hidden_states[:, 0]))
+
+
+class BertPreTrainedModel(PreTrainedModel):
+    config_class = BertConfig
+    base_model_prefix = "bert"
+    _keys_to_ignore_on_load_missing = [r"position_ids"]
+    _keys_to_ignore_on_load_unexpected = [r"position_ids", r"^cls\.", r"^bert\.cls\."]
+
+    def _init_weights(self, module):
+        # loralib keeps its own init for lora_A / lora_B (B = 0, so a fresh LoRA model equals the base model).
+        if isinstance(module, nn.Linear):
+            module.weight.data.normal_(mean=0.0, std=self.config.initializer_range)
+            if module.bias is not None:
+                module.bias.data.zero_()
+        elif isinstance(module, nn.Embedding):
+            module.weight.data.normal_(mean=0.0, std=self.config.initializer_range)
+            if module.padding_idx is not None:
+                module.weight.data[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            module.weight.data.fill_(1.0)
+            module.bias.data.zero_()
+
+
+def _check_supported(config):
+    if config.position_embedding_type != "absolute":
+        raise ValueError(f"position_embedding_type={config.position_embedding_type!r} is not supported: "
+                         "this BERT implements 'absolute' position embeddings only")
+    if getattr(config, "apply_adapter", False):
+        raise ValueError("apply_adapter is not supported for BERT: use apply_lora (or apply_bitfit)")
+
+
+class BertModel(BertPreTrainedModel):
+    def __init__(self, config, add_pooling_layer=True):
+        super().__init__(config)
+        _check_supported(config)
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
+        self.init_weights()
+
+    def get_input_embeddings(self):
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value):
+        self.embeddings.word_embeddings = value
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+        cfg = self.config
+        output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
+        return_dict = cfg.use_return_dict if return_dict is None else return_dict
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+
+        embedding_output = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
+        extended_mask = None
+        if attention_mask is not None:
+            # (batch, seq) 1/0 -> additive (batch, 1, 1, seq): 0 where attended, dtype minimum where masked.
+            mask = attention_mask[:, None, None, :].to(embedding_output.dtype)
+            extended_mask = (1.0 - mask) * torch.finfo(embedding_output.dtype).min
+        if head_mask is not None:
+            # (heads,) or (layers, heads) -> (layers, batch=1, heads, 1, 1)
+            head_mask = head_mask.to(embedding_output.dtype)
+            if head_mask.dim() == 1:
+                head_mask = head_mask.expand(cfg.num_hidden_layers, -1)
+            head_mask = head_mask[:, None, :, None, None]
+
+        sequence_output, all_hidden, all_attentions = self.encoder(
+            embedding_output, extended_mask, head_mask, output_attentions, output_hidden_states)
+        pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
+        if not return_dict:
+            return tuple(x for x in (sequence_output, pooled_output, all_hidden, all_attentions) if x is not None)
+        return BaseModelOutputWithPooling(last_hidden_state=sequence_output, pooler_output=pooled_output,
+                                          hidden_states=all_hidden, attentions=all_attentions)
+
+
+class BertForSequenceClassification(BertPreTrainedModel):
+    """Linear classifier on the pooled [CLS] output; num_labels == 1 is regression (MSE), else cross-entropy."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = BertModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
+                return_dict=None):
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        outputs = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                            position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
+                            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                            return_dict=True)
+        logits = self.classifier(self.dropout(outputs.pooler_output))
+
+        loss = None
+        if labels is not None:
+            if self.num_labels == 1:
+                loss = F.mse_loss(logits.view(-1), labels.view(-1).to(logits.dtype))
+            else:
+                loss = F.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
+        if not return_dict:
+            out = tuple(x for x in (logits, outputs.hidden_states, outputs.attentions) if x is not None)
+            return (loss,) + out if loss is not None else out
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                        attentions=outputs.attentions)

@@ -1,0 +1,3 @@
+from .configuration_roberta import RobertaConfig
+from .modeling_roberta import (RobertaForSequenceClassification, RobertaModel, RobertaPreTrainedModel)
+from .tokenization_roberta_fast import RobertaTokenizer, RobertaTokenizerFast

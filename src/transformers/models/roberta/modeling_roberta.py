@@ -1,0 +1,323 @@
+"""RoBERTa encoder with optional LoRA on the attention query and value projections.
+
+Read top to bottom: embeddings -> self-attention -> feed-forward layer -> encoder -> RobertaModel -> classification.
+Parameter names equal the hub's roberta-base/large checkpoints and the LoRA fork's, so with apply_lora the LoRA
+tensors are roberta.encoder.layer.N.attention.self.{query,value}.lora_{A,B}.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+import torch.utils.checkpoint
+from torch import nn
+
+from ...activations import get_activation
+from ...lora import lora_linear
+from ...modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, SequenceClassifierOutput
+from ...modeling_utils import PreTrainedModel
+from .configuration_roberta import RobertaConfig
+
+
+def create_position_ids_from_input_ids(input_ids, padding_idx):
+    """Positions count non-pad tokens from padding_idx + 1; pad tokens keep position padding_idx."""
+    mask = input_ids.ne(padding_idx).int()
+    return (torch.cumsum(mask, dim=1) * mask).long() + padding_idx
+
+
+class RobertaEmbeddings(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size,
+                                                padding_idx=config.pad_token_id)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.padding_idx = config.pad_token_id
+        self.position_embedding_type = getattr(config, "position_embedding_type", "absolute")
+
+    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None):
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        batch, length = inputs_embeds.shape[:2]
+        if position_ids is None:
+            if input_ids is not None:
+                position_ids = create_position_ids_from_input_ids(input_ids, self.padding_idx)
+            else:  # no ids to find padding in: every position is a real token
+                start = self.padding_idx + 1
+                position_ids = torch.arange(start, start + length, device=inputs_embeds.device).expand(batch, -1)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros(batch, length, dtype=torch.long, device=inputs_embeds.device)
+        embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids)
+        if self.position_embedding_type == "absolute":
+            embeddings = embeddings + self.position_embeddings(position_ids)
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class RobertaSelfAttention(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        if config.hidden_size % config.num_attention_heads:
+            raise ValueError(f"hidden_size {config.hidden_size} is not a multiple of num_attention_heads "
+                             f"{config.num_attention_heads}: pick sizes that divide evenly")
+        self.num_attention_heads = config.num_attention_heads
+        self.attention_head_size = config.hidden_size // config.num_attention_heads
+        self.all_head_size = config.hidden_size
+        self.query = lora_linear(config.hidden_size, self.all_head_size, config)
+        self.key = nn.Linear(config.hidden_size, self.all_head_size)
+        self.value = lora_linear(config.hidden_size, self.all_head_size, config)
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self.position_embedding_type = getattr(config, "position_embedding_type", "absolute")
+        if self.position_embedding_type in ("relative_key", "relative_key_query"):
+            self.max_position_embeddings = config.max_position_embeddings
+            self.distance_embedding = nn.Embedding(2 * config.max_position_embeddings - 1, self.attention_head_size)
+        elif self.position_embedding_type != "absolute":
+            raise ValueError(f"position_embedding_type '{self.position_embedding_type}' is unknown: use absolute, "
+                             "relative_key or relative_key_query")
+
+    def _heads(self, x):  # [batch, len, hidden] -> [batch, heads, len, head_size]
+        return x.view(*x.shape[:2], self.num_attention_heads, self.attention_head_size).transpose(1, 2)
+
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
+        q, k, v = self._heads(self.query(hidden_states)), self._heads(self.key(hidden_states)), \
+            self._heads(self.value(hidden_states))
+        if self.position_embedding_type == "absolute" and head_mask is None and not output_attentions:
+            # Fused kernel; attention_mask is additive (0 keep, -10000 drop) as in 4.4.2.
+            p = self.dropout.p if self.training else 0.0
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, dropout_p=p)
+            probs = None
+        else:
+            scores = q @ k.transpose(-1, -2)
+            if self.position_embedding_type != "absolute":
+                length = hidden_states.shape[1]
+                pos = torch.arange(length, device=hidden_states.device)
+                distance = pos[:, None] - pos[None, :] + self.max_position_embeddings - 1
+                rel = self.distance_embedding(distance).to(q.dtype)  # [len, len, head_size]
+                scores = scores + torch.einsum("bhld,lrd->bhlr", q, rel)
+                if self.position_embedding_type == "relative_key_query":
+                    scores = scores + torch.einsum("bhrd,lrd->bhlr", k, rel)
+            scores = scores / math.sqrt(self.attention_head_size)
+            if attention_mask is not None:
+                scores = scores + attention_mask
+            probs = self.dropout(scores.softmax(dim=-1))
+            if head_mask is not None:
+                probs = probs * head_mask
+            context = probs @ v
+        context = context.transpose(1, 2).reshape(*hidden_states.shape[:2], self.all_head_size)
+        return context, probs
+
+
+class RobertaSelfOutput(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class RobertaAttention(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.self = RobertaSelfAttention(config)
+        self.output = RobertaSelfOutput(config)
+
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
+        context, probs = self.self(hidden_states, attention_mask, head_mask, output_attentions)
+        return self.output(context, hidden_states), probs
+
+
+class RobertaIntermediate(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.intermediate_act_fn = get_activation(config.hidden_act)
+
+    def forward(self, hidden_states):
+        return self.intermediate_act_fn(self.dense(hidden_states))
+
+
+class RobertaOutput(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class RobertaLayer(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.attention = RobertaAttention(config)
+        self.intermediate = RobertaIntermediate(config)
+        self.output = RobertaOutput(config)
+
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
+        attention_output, probs = self.attention(hidden_states, attention_mask, head_mask, output_attentions)
+        return self.output(self.intermediate(attention_output), attention_output), probs
+
+
+class RobertaEncoder(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.layer = nn.ModuleList([RobertaLayer(config) for _ in range(config.num_hidden_layers)])
+
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False,
+                output_hidden_states=False):
+        all_hidden = (hidden_states,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for i, layer in enumerate(self.layer):
+            layer_head_mask = head_mask[i] if head_mask is not None else None
+            if getattr(self.config, "gradient_checkpointing", False) and self.training:
+                hidden_states, probs = torch.utils.checkpoint.checkpoint(
+                    layer, hidden_states, attention_mask, layer_head_mask, output_attentions, use_reentrant=False)
+            else:
+                hidden_states, probs = layer(hidden_states, attention_mask, layer_head_mask, output_attentions)
+            if output_hidden_states:
+                all_hidden += (hidden_states,)
+            if output_attentions:
+                all_attentions += (probs,)
+        return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions)
+
+
+class RobertaPooler(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = nn.Tanh()
+
+    def forward(self, hidden_states):
+        return self.activation(self.dense(hidden_states[:, 0]))
+
+
+class RobertaPreTrainedModel(PreTrainedModel):
+    config_class = RobertaConfig
+    base_model_prefix = "roberta"
+    _keys_to_ignore_on_load_unexpected = [r"position_ids"]
+
+    def _init_weights(self, module):
+        # BERT's init: N(0, initializer_range) for linear and embedding weights, zero biases, unit LayerNorm.
+        # loralib's lora_A (Kaiming uniform) and lora_B (zeros) keep their own init.
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            module.weight.data.normal_(mean=0.0, std=self.config.initializer_range)
+        elif isinstance(module, nn.LayerNorm):
+            module.weight.data.fill_(1.0)
+            module.bias.data.zero_()
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            module.bias.data.zero_()
+
+
+def _extended_attention_mask(attention_mask, dtype):
+    """[batch, len] 1/0 mask -> additive [batch, 1, 1, len] mask: 0 where attended, -10000 where masked (4.4.2)."""
+    return (1.0 - attention_mask[:, None, None, :].to(dtype)) * -10000.0
+
+
+def _expand_head_mask(head_mask, num_layers, dtype):
+    """[heads] or [layers, heads] -> [layers, 1, heads, 1, 1], multiplied into the attention probabilities."""
+    if head_mask is None:
+        return None
+    head_mask = head_mask.to(dtype)
+    if head_mask.dim() == 1:
+        head_mask = head_mask.expand(num_layers, -1)
+    return head_mask[:, None, :, None, None]
+
+
+class RobertaModel(RobertaPreTrainedModel):
+    def __init__(self, config, add_pooling_layer=True):
+        super().__init__(config)
+        self.embeddings = RobertaEmbeddings(config)
+        self.encoder = RobertaEncoder(config)
+        self.pooler = RobertaPooler(config) if add_pooling_layer else None
+        self.init_weights()
+
+    def get_input_embeddings(self):
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value):
+        self.embeddings.word_embeddings = value
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+        cfg = self.config
+        output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
+        return_dict = cfg.use_return_dict if return_dict is None else return_dict
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        shape = input_ids.shape if input_ids is not None else inputs_embeds.shape[:2]
+        device = input_ids.device if input_ids is not None else inputs_embeds.device
+        if attention_mask is None:
+            attention_mask = torch.ones(shape, device=device)
+
+        embedding_output = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
+        encoder_outputs = self.encoder(
+            embedding_output,
+            attention_mask=_extended_attention_mask(attention_mask, embedding_output.dtype),
+            head_mask=_expand_head_mask(head_mask, cfg.num_hidden_layers, embedding_output.dtype),
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        sequence_output = encoder_outputs.last_hidden_state
+        pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
+        if not return_dict:
+            return (sequence_output, pooled_output) + encoder_outputs.to_tuple()[1:]
+        return BaseModelOutputWithPooling(last_hidden_state=sequence_output, pooler_output=pooled_output,
+                                          hidden_states=encoder_outputs.hidden_states,
+                                          attentions=encoder_outputs.attentions)
+
+
+class RobertaClassificationHead(nn.Module):
+    """<s> token -> dropout -> dense -> tanh -> dropout -> out_proj. The fork's cls_dropout, when set, replaces
+    hidden_dropout_prob here."""
+
+    def __init__(self, config):
+        super().__init__()
+        p = config.cls_dropout if getattr(config, "cls_dropout", None) is not None else config.hidden_dropout_prob
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(p)
+        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, features):
+        x = self.dropout(features[:, 0, :])
+        x = torch.tanh(self.dense(x))
+        return self.out_proj(self.dropout(x))
+
+
+def sequence_classification_loss(logits, labels, num_labels):
+    """4.4.2's rule: one label means regression (MSE), more mean single-label classification (cross-entropy)."""
+    if num_labels == 1:
+        return F.mse_loss(logits.view(-1), labels.view(-1).to(logits.dtype))
+    return F.cross_entropy(logits.view(-1, num_labels), labels.view(-1))
+
+
+class RobertaForSequenceClassification(RobertaPreTrainedModel):
+    _keys_to_ignore_on_load_unexpected = [r"position_ids", r"pooler"]
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.roberta = RobertaModel(config, add_pooling_layer=False)
+        self.classifier = RobertaClassificationHead(config)
+        self.init_weights()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
+                return_dict=None):
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        outputs = self.roberta(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                               position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
+                               output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                               return_dict=True)
+        logits = self.classifier(outputs.last_hidden_state)
+        loss = sequence_classification_loss(logits, labels, self.num_labels) if labels is not None else None
+        if not return_dict:
+            rest = tuple(x for x in (outputs.hidden_states, outputs.attentions) if x is not None)
+            return ((loss,) if loss is not None else ()) + (logits,) + rest
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                        attentions=outputs.attentions)

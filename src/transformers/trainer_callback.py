@@ -1,0 +1,304 @@
+"""Trainer state, the control flags callbacks set, and the built-in callbacks (flow, progress bars, TensorBoard).
+
+The Trainer fires events (on_step_end, on_epoch_end, ...); callbacks read `TrainerState`, may flip flags on
+`TrainerControl` (should_log / should_evaluate / should_save / should_training_stop), and the Trainer acts on them.
+"""
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from tqdm.auto import tqdm
+
+from .trainer_utils import IntervalStrategy
+from .utils import logging
+
+logger = logging.get_logger(__name__)
+
+
+@dataclass
+class TrainerState:
+    """What a checkpoint's trainer_state.json holds: progress, log history and the best checkpoint so far."""
+
+    epoch: Optional[float] = None
+    global_step: int = 0
+    max_steps: int = 0
+    num_train_epochs: int = 0
+    total_flos: float = 0
+    log_history: List[Dict[str, float]] = None
+    best_metric: Optional[float] = None
+    best_model_checkpoint: Optional[str] = None
+    is_local_process_zero: bool = True
+    is_world_process_zero: bool = True
+    is_hyper_param_search: bool = False
+    trial_name: Optional[str] = None
+    trial_params: Optional[Dict[str, Any]] = None
+
+    def __post_init__(self):
+        if self.log_history is None:
+            self.log_history = []
+
+    def save_to_json(self, json_path: str):
+        with open(json_path, "w", encoding="utf-8") as f:
+            f.write(json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load_from_json(cls, json_path: str) -> "TrainerState":
+        with open(json_path, encoding="utf-8") as f:
+            return cls(**json.load(f))
+
+
+@dataclass
+class TrainerControl:
+    should_training_stop: bool = False
+    should_epoch_stop: bool = False
+    should_save: bool = False
+    should_evaluate: bool = False
+    should_log: bool = False
+
+    def _new_training(self):
+        self.should_training_stop = False
+
+    def _new_epoch(self):
+        self.should_epoch_stop = False
+
+    def _new_step(self):
+        self.should_save = False
+        self.should_evaluate = False
+        self.should_log = False
+
+
+class TrainerCallback:
+    """Base class: override the events you need. Each receives (args, state, control, **kwargs) where kwargs hold
+    model, tokenizer, optimizer, lr_scheduler, train_dataloader, eval_dataloader (+ logs / metrics for on_log /
+    on_evaluate). Returning a TrainerControl replaces the current one."""
+
+    def on_init_end(self, args, state, control, **kwargs):
+        pass
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        pass
+
+    def on_train_end(self, args, state, control, **kwargs):
+        pass
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        pass
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        pass
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        pass
+
+    def on_step_end(self, args, state, control, **kwargs):
+        pass
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        pass
+
+    def on_save(self, args, state, control, **kwargs):
+        pass
+
+    def on_log(self, args, state, control, **kwargs):
+        pass
+
+    def on_prediction_step(self, args, state, control, **kwargs):
+        pass
+
+
+class CallbackHandler(TrainerCallback):
+    """Calls every registered callback in order for each event; also resets the control flags an event consumes."""
+
+    def __init__(self, callbacks, model, tokenizer, optimizer, lr_scheduler):
+        self.callbacks = []
+        for cb in callbacks:
+            self.add_callback(cb)
+        self.model, self.tokenizer = model, tokenizer
+        self.optimizer, self.lr_scheduler = optimizer, lr_scheduler
+        self.train_dataloader = self.eval_dataloader = None
+
+    def add_callback(self, callback):
+        cb = callback() if isinstance(callback, type) else callback
+        if any(type(c) is type(cb) for c in self.callbacks):
+            logger.warning(f"adding a second {type(cb).__name__} callback: it will run twice")
+        self.callbacks.append(cb)
+
+    def pop_callback(self, callback):
+        for cb in self.callbacks:
+            if cb is callback or (isinstance(callback, type) and type(cb) is callback):
+                self.callbacks.remove(cb)
+                return cb
+        return None
+
+    def remove_callback(self, callback):
+        self.pop_callback(callback)
+
+    @property
+    def callback_list(self) -> str:
+        return "\n".join(type(cb).__name__ for cb in self.callbacks)
+
+    def call_event(self, event, args, state, control, **kwargs):
+        for cb in self.callbacks:
+            result = getattr(cb, event)(
+                args, state, control, model=self.model, tokenizer=self.tokenizer, optimizer=self.optimizer,
+                lr_scheduler=self.lr_scheduler, train_dataloader=self.train_dataloader,
+                eval_dataloader=self.eval_dataloader, **kwargs,
+            )
+            if result is not None:
+                control = result
+        return control
+
+    def on_init_end(self, args, state, control):
+        return self.call_event("on_init_end", args, state, control)
+
+    def on_train_begin(self, args, state, control):
+        control._new_training()
+        return self.call_event("on_train_begin", args, state, control)
+
+    def on_train_end(self, args, state, control):
+        return self.call_event("on_train_end", args, state, control)
+
+    def on_epoch_begin(self, args, state, control):
+        control._new_epoch()
+        return self.call_event("on_epoch_begin", args, state, control)
+
+    def on_epoch_end(self, args, state, control):
+        return self.call_event("on_epoch_end", args, state, control)
+
+    def on_step_begin(self, args, state, control):
+        control._new_step()
+        return self.call_event("on_step_begin", args, state, control)
+
+    def on_step_end(self, args, state, control):
+        return self.call_event("on_step_end", args, state, control)
+
+    def on_evaluate(self, args, state, control, metrics):
+        control.should_evaluate = False
+        return self.call_event("on_evaluate", args, state, control, metrics=metrics)
+
+    def on_save(self, args, state, control):
+        control.should_save = False
+        return self.call_event("on_save", args, state, control)
+
+    def on_log(self, args, state, control, logs):
+        control.should_log = False
+        return self.call_event("on_log", args, state, control, logs=logs)
+
+    def on_prediction_step(self, args, state, control):
+        return self.call_event("on_prediction_step", args, state, control)
+
+
+class DefaultFlowCallback(TrainerCallback):
+    """When to log, evaluate and save (4.4.2 rules). With load_best_model_at_end a checkpoint follows every
+    evaluation, so each checkpoint has the metric that ranks it."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        step = state.global_step
+        if step == 1 and args.logging_first_step:
+            control.should_log = True
+        if args.logging_strategy == IntervalStrategy.STEPS and args.logging_steps > 0 and step % args.logging_steps == 0:
+            control.should_log = True
+        if args.evaluation_strategy == IntervalStrategy.STEPS and step % args.eval_steps == 0:
+            control.should_evaluate = True
+            if args.load_best_model_at_end:
+                control.should_save = True
+        if (
+            not args.load_best_model_at_end
+            and args.save_strategy == IntervalStrategy.STEPS
+            and args.save_steps > 0
+            and step % args.save_steps == 0
+        ):
+            control.should_save = True
+        if step >= state.max_steps:
+            control.should_training_stop = True
+        return control
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if args.logging_strategy == IntervalStrategy.EPOCH:
+            control.should_log = True
+        if args.evaluation_strategy == IntervalStrategy.EPOCH:
+            control.should_evaluate = True
+            if args.load_best_model_at_end:
+                control.should_save = True
+        if args.save_strategy == IntervalStrategy.EPOCH:
+            control.should_save = True
+        return control
+
+
+class ProgressCallback(TrainerCallback):
+    """tqdm bars for training steps and evaluation batches; logs are written above the bar."""
+
+    def __init__(self):
+        self.training_bar = self.prediction_bar = None
+        self.current_step = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_local_process_zero:
+            self.training_bar = tqdm(total=state.max_steps, initial=state.global_step)
+            self.current_step = state.global_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.training_bar is not None:
+            self.training_bar.update(state.global_step - self.current_step)
+            self.current_step = state.global_step
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        if not state.is_local_process_zero or eval_dataloader is None or not hasattr(eval_dataloader, "__len__"):
+            return
+        if self.prediction_bar is None:
+            self.prediction_bar = tqdm(total=len(eval_dataloader), leave=self.training_bar is None)
+        self.prediction_bar.update(1)
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        if self.prediction_bar is not None:
+            self.prediction_bar.close()
+        self.prediction_bar = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.training_bar is not None:
+            self.training_bar.write(str({k: v for k, v in logs.items() if k != "total_flos"}))
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.training_bar is not None:
+            self.training_bar.close()
+        self.training_bar = None
+
+
+class PrinterCallback(TrainerCallback):
+    """Print each log dict (used instead of the progress bars when disable_tqdm)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_local_process_zero:
+            print({k: v for k, v in logs.items() if k != "total_flos"})
+
+
+class TensorBoardCallback(TrainerCallback):
+    """Write every numeric log value as a TensorBoard scalar (tag = log key, x = global step) in args.logging_dir."""
+
+    def __init__(self, tb_writer=None):
+        self.tb_writer = tb_writer
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        if self.tb_writer is None:
+            from tensorboardX import SummaryWriter
+
+            self.tb_writer = SummaryWriter(logdir=args.logging_dir)
+        self.tb_writer.add_text("args", args.to_json_string())
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.tb_writer is None:  # logging outside train(), e.g. a lone evaluate()
+            self.on_train_begin(args, state, control)
+        if self.tb_writer is None:
+            return
+        for key, value in logs.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.tb_writer.add_scalar(key, value, state.global_step)
+        self.tb_writer.flush()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.tb_writer is not None:
+            self.tb_writer.close()
+            self.tb_writer = None

@@ -1,0 +1,104 @@
+"""Small shared pieces of the training loop: result tuples, strategy enums, seeding, checkpoint discovery."""
+import os
+import random
+import re
+import time
+from enum import Enum
+from typing import Any, Dict, NamedTuple, Optional, Tuple, Union
+
+import numpy as np
+import torch
+
+PREFIX_CHECKPOINT_DIR = "checkpoint"
+_re_checkpoint = re.compile(r"^" + PREFIX_CHECKPOINT_DIR + r"-(\d+)$")
+
+
+class ExplicitEnum(Enum):
+    """Enum whose bad-value error lists the accepted values."""
+
+    @classmethod
+    def _missing_(cls, value):
+        raise ValueError(f"{value!r} is not a valid {cls.__name__}, please select one of {[e.value for e in cls]}")
+
+
+class IntervalStrategy(ExplicitEnum):
+    NO = "no"
+    STEPS = "steps"
+    EPOCH = "epoch"
+
+
+EvaluationStrategy = IntervalStrategy  # 4.4.2 kept the old name as a deprecated alias
+
+
+class SchedulerType(ExplicitEnum):
+    LINEAR = "linear"
+    COSINE = "cosine"
+    COSINE_WITH_RESTARTS = "cosine_with_restarts"
+    POLYNOMIAL = "polynomial"
+    CONSTANT = "constant"
+    CONSTANT_WITH_WARMUP = "constant_with_warmup"
+
+
+class EvalPrediction(NamedTuple):
+    """What `compute_metrics` receives: model outputs (logits) and the gold labels, as numpy arrays."""
+
+    predictions: Union[np.ndarray, Tuple[np.ndarray, ...]]
+    label_ids: Optional[np.ndarray]
+
+
+class PredictionOutput(NamedTuple):
+    predictions: Union[np.ndarray, Tuple[np.ndarray, ...]]
+    label_ids: Optional[np.ndarray]
+    metrics: Optional[Dict[str, float]]
+
+
+class TrainOutput(NamedTuple):
+    global_step: int
+    training_loss: float
+    metrics: Dict[str, float]
+
+
+def set_seed(seed: int):
+    """Seed python, numpy and torch (CPU and every GPU), as the LoRA fork does for reproducible runs.
+
+    PYTHONHASHSEED only affects child processes (e.g. dataloader workers); CUBLAS_WORKSPACE_CONFIG is what
+    cuBLAS needs for deterministic matmuls when `torch.use_deterministic_algorithms(True)` is on.
+    """
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":16:8"
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+def get_last_checkpoint(folder: str) -> Optional[str]:
+    """Path of the `checkpoint-N` sub-folder of `folder` with the largest N, or None if there is none."""
+    found = [
+        (int(m.group(1)), name)
+        for name in os.listdir(folder)
+        if (m := _re_checkpoint.match(name)) and os.path.isdir(os.path.join(folder, name))
+    ]
+    return os.path.join(folder, max(found)[1]) if found else None
+
+
+def speed_metrics(split: str, start_time: float, num_samples: Optional[int] = None) -> Dict[str, float]:
+    """`{split}_runtime` (s) and, when the sample count is known, `{split}_samples_per_second`."""
+    runtime = time.time() - start_time
+    metrics = {f"{split}_runtime": round(runtime, 4)}
+    if num_samples is not None:
+        metrics[f"{split}_samples_per_second"] = round(num_samples / max(runtime, 1e-9), 3)
+    return metrics
+
+
+def denumpify_detensorize(obj: Any) -> Any:
+    """Turn numpy scalars / 0-d tensors (possibly nested in lists, tuples, dicts) into python numbers for JSON."""
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(denumpify_detensorize(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: denumpify_detensorize(v) for k, v in obj.items()}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, torch.Tensor) and obj.numel() == 1:
+        return obj.item()
+    return obj

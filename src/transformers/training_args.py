@@ -1,0 +1,255 @@
+"""TrainingArguments: the knobs of the training loop, as a dataclass that HfArgumentParser turns into CLI flags.
+
+Field names, defaults and semantics follow transformers 4.4.2 plus the LoRA fork's `cls_dropout` and
+`use_deterministic_algorithms`. Runs are single-process on one device (CPU or one CUDA GPU); `local_rank` is
+parsed (also from `--local-rank=N` and env LOCAL_RANK, as torch launchers pass it) so multi-process
+training can be added without touching scripts.
+"""
+import json
+import os
+import socket
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from enum import Enum
+from functools import cached_property
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from .trainer_utils import IntervalStrategy, SchedulerType
+from .utils import logging
+
+logger = logging.get_logger(__name__)
+
+
+def default_logdir() -> str:
+    """runs/<Mon>DD_HH-MM-SS_<hostname>, the TensorBoard layout 4.4.2 uses."""
+    return os.path.join("runs", datetime.now().strftime("%b%d_%H-%M-%S") + "_" + socket.gethostname())
+
+
+def _available_reporters() -> List[str]:
+    try:
+        import tensorboardX  # noqa: F401
+    except ImportError:
+        return []
+    return ["tensorboard"]
+
+
+@dataclass
+class TrainingArguments:
+    output_dir: str = field(metadata={"help": "Where checkpoints, the final model and results are written."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Allow writing into a non-empty output_dir (else scripts refuse)."}
+    )
+    do_train: bool = field(default=False, metadata={"help": "Run training."})
+    do_eval: Optional[bool] = field(default=None, metadata={"help": "Run evaluation on the dev set."})
+    do_predict: bool = field(default=False, metadata={"help": "Run prediction on the test set."})
+    evaluation_strategy: IntervalStrategy = field(
+        default="no", metadata={"help": "When to evaluate during training: no, steps (every eval_steps) or epoch."}
+    )
+    prediction_loss_only: bool = field(
+        default=False, metadata={"help": "Evaluation/prediction return only the loss (no logits/labels)."}
+    )
+    per_device_train_batch_size: int = field(default=8, metadata={"help": "Training batch size per device."})
+    per_device_eval_batch_size: int = field(default=8, metadata={"help": "Evaluation batch size per device."})
+    gradient_accumulation_steps: int = field(
+        default=1, metadata={"help": "Number of batches whose gradients are summed before one optimizer update."}
+    )
+    eval_accumulation_steps: Optional[int] = field(
+        default=None, metadata={"help": "Move eval outputs to CPU every this many eval batches (saves GPU memory)."}
+    )
+    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate of AdamW."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW decoupled weight decay (not on bias/LayerNorm)."})
+    adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1."})
+    adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2."})
+    adam_epsilon: float = field(default=1e-8, metadata={"help": "AdamW epsilon."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Clip the global gradient norm to this (0 = off)."})
+    num_train_epochs: float = field(default=3.0, metadata={"help": "Number of epochs (fractions allowed)."})
+    max_steps: int = field(default=-1, metadata={"help": "If > 0: total optimizer steps; overrides num_train_epochs."})
+    lr_scheduler_type: SchedulerType = field(default="linear", metadata={"help": "Learning-rate schedule."})
+    warmup_ratio: float = field(default=0.0, metadata={"help": "Fraction of total steps used for linear warmup."})
+    warmup_steps: int = field(default=0, metadata={"help": "Linear warmup steps; overrides warmup_ratio if > 0."})
+    logging_dir: Optional[str] = field(default_factory=default_logdir, metadata={"help": "TensorBoard log dir."})
+    logging_strategy: IntervalStrategy = field(
+        default="steps", metadata={"help": "When to log the training loss: no, steps or epoch."}
+    )
+    logging_first_step: bool = field(default=False, metadata={"help": "Also log after the first optimizer step."})
+    logging_steps: int = field(default=500, metadata={"help": "Log every this many optimizer steps."})
+    save_strategy: IntervalStrategy = field(
+        default="steps", metadata={"help": "When to write a checkpoint: no, steps or epoch."}
+    )
+    save_steps: int = field(default=500, metadata={"help": "Checkpoint every this many optimizer steps."})
+    save_total_limit: Optional[int] = field(
+        default=None, metadata={"help": "Keep at most this many checkpoints (oldest deleted, best always kept)."}
+    )
+    no_cuda: bool = field(default=False, metadata={"help": "Stay on CPU even if CUDA is available."})
+    seed: int = field(default=42, metadata={"help": "Random seed set at the start of training."})
+    fp16: bool = field(default=False, metadata={"help": "float16 mixed precision (torch.autocast + GradScaler, CUDA)."})
+    bf16: bool = field(default=False, metadata={"help": "bfloat16 mixed precision (torch.autocast)."})
+    local_rank: int = field(default=-1, metadata={"help": "Process rank on this node for distributed training."})
+    dataloader_drop_last: bool = field(default=False, metadata={"help": "Drop the last incomplete training batch."})
+    eval_steps: Optional[int] = field(
+        default=None, metadata={"help": "Evaluate every this many steps (defaults to logging_steps)."}
+    )
+    dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes (0 = main)."})
+    dataloader_pin_memory: bool = field(default=True, metadata={"help": "Pin DataLoader memory."})
+    past_index: int = field(
+        default=-1, metadata={"help": "If >= 0, output index fed back to the model as `mems` at the next step."}
+    )
+    run_name: Optional[str] = field(default=None, metadata={"help": "Run descriptor (defaults to output_dir)."})
+    disable_tqdm: Optional[bool] = field(default=None, metadata={"help": "Disable the progress bars."})
+    remove_unused_columns: Optional[bool] = field(
+        default=True, metadata={"help": "Drop datasets.Dataset columns the model's forward does not accept."}
+    )
+    label_names: Optional[List[str]] = field(
+        default=None, metadata={"help": "Input keys holding the labels (default: ['labels'])."}
+    )
+    load_best_model_at_end: Optional[bool] = field(
+        default=False, metadata={"help": "Reload the best checkpoint (by metric_for_best_model) after training."}
+    )
+    metric_for_best_model: Optional[str] = field(
+        default=None, metadata={"help": "Eval metric that picks the best checkpoint (default: loss)."}
+    )
+    greater_is_better: Optional[bool] = field(
+        default=None, metadata={"help": "Whether a larger metric_for_best_model is better."}
+    )
+    ignore_data_skip: bool = field(
+        default=False, metadata={"help": "On resume, do not fast-forward the data to where training stopped."}
+    )
+    deepspeed: Optional[str] = field(default=None, metadata={"help": "DeepSpeed json config (not supported yet)."})
+    group_by_length: bool = field(
+        default=False, metadata={"help": "Batch training samples of similar length together (less padding)."}
+    )
+    report_to: Optional[List[str]] = field(
+        default=None, metadata={"help": "Integrations to report to: tensorboard, all or none (default: all)."}
+    )
+    cls_dropout: Optional[float] = field(
+        default=None, metadata={"help": "Dropout of the classification head (LoRA fork; DeBERTa-V2)."}
+    )
+    use_deterministic_algorithms: bool = field(
+        default=False, metadata={"help": "Call torch.use_deterministic_algorithms(True) (LoRA fork)."}
+    )
+
+    def __post_init__(self):
+        if self.output_dir is not None:
+            self.output_dir = os.path.expanduser(self.output_dir)
+        if self.logging_dir is not None:
+            self.logging_dir = os.path.expanduser(self.logging_dir)
+        if self.local_rank == -1 and os.environ.get("LOCAL_RANK", "") != "":
+            self.local_rank = int(os.environ["LOCAL_RANK"])
+        if self.disable_tqdm is None:
+            self.disable_tqdm = logger.getEffectiveLevel() > logging.WARN
+
+        self.evaluation_strategy = IntervalStrategy(self.evaluation_strategy)
+        self.logging_strategy = IntervalStrategy(self.logging_strategy)
+        self.save_strategy = IntervalStrategy(self.save_strategy)
+        self.lr_scheduler_type = SchedulerType(self.lr_scheduler_type)
+
+        if self.do_eval is False and self.evaluation_strategy != IntervalStrategy.NO:
+            self.do_eval = True
+        if self.eval_steps is None:
+            self.eval_steps = self.logging_steps
+        if self.load_best_model_at_end and self.metric_for_best_model is None:
+            self.metric_for_best_model = "loss"
+        if self.greater_is_better is None and self.metric_for_best_model is not None:
+            self.greater_is_better = self.metric_for_best_model not in ("loss", "eval_loss")
+        if self.run_name is None:
+            self.run_name = self.output_dir
+
+        if self.report_to is None or self.report_to == "all" or self.report_to == ["all"]:
+            self.report_to = _available_reporters()
+        elif self.report_to == "none" or self.report_to == ["none"]:
+            self.report_to = []
+        elif isinstance(self.report_to, str):
+            self.report_to = [self.report_to]
+
+        self._validate()
+
+    def _validate(self):
+        def bad(msg):
+            raise ValueError(msg)
+
+        if not 0.0 <= self.warmup_ratio <= 1.0:
+            bad(f"warmup_ratio must lie in [0, 1], got {self.warmup_ratio}")
+        if self.per_device_train_batch_size < 1 or self.per_device_eval_batch_size < 1:
+            bad("per_device_train_batch_size and per_device_eval_batch_size must be >= 1")
+        if self.gradient_accumulation_steps < 1:
+            bad(f"gradient_accumulation_steps must be >= 1, got {self.gradient_accumulation_steps}")
+        if self.evaluation_strategy == IntervalStrategy.STEPS and self.eval_steps <= 0:
+            bad("evaluation_strategy='steps' needs eval_steps > 0 (or logging_steps > 0 when eval_steps is unset)")
+        if self.load_best_model_at_end:
+            if self.evaluation_strategy == IntervalStrategy.NO:
+                bad("load_best_model_at_end needs evaluation: pass --evaluation_strategy steps or epoch")
+            if self.save_strategy != self.evaluation_strategy:
+                bad(
+                    f"load_best_model_at_end needs save_strategy ({self.save_strategy.value}) to match "
+                    f"evaluation_strategy ({self.evaluation_strategy.value}): pass "
+                    f"--save_strategy {self.evaluation_strategy.value}"
+                )
+        if self.fp16 and self.bf16:
+            bad("fp16 and bf16 are mutually exclusive: pick one")
+        if self.fp16 and self.device.type != "cuda":
+            bad("fp16 mixed precision needs a CUDA device: drop --fp16 (or use --bf16 on CPU)")
+        if self.deepspeed:
+            bad("DeepSpeed is not supported yet: drop --deepspeed")
+        unknown = set(self.report_to) - {"tensorboard"}
+        if unknown:
+            bad(f"report_to: unsupported integration(s) {sorted(unknown)}; use tensorboard, all or none")
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            bad("multi-process (distributed) training is not supported yet: launch a single process")
+
+    def __str__(self):
+        return f"{self.__class__.__name__}(\n" + "".join(f"{k}={v},\n" for k, v in sorted(self.to_dict().items())) + ")"
+
+    __repr__ = __str__
+
+    @property
+    def train_batch_size(self) -> int:
+        """Batch size of one training step on this process (per device x local devices)."""
+        return self.per_device_train_batch_size * max(1, self.n_gpu)
+
+    @property
+    def eval_batch_size(self) -> int:
+        return self.per_device_eval_batch_size * max(1, self.n_gpu)
+
+    @cached_property
+    def _setup_devices(self) -> torch.device:
+        if self.no_cuda or not torch.cuda.is_available():
+            return torch.device("cpu")
+        device = torch.device("cuda", max(self.local_rank, 0))
+        torch.cuda.set_device(device)
+        return device
+
+    @property
+    def device(self) -> torch.device:
+        return self._setup_devices
+
+    @property
+    def n_gpu(self) -> int:
+        """GPUs used by this process: 1 on CUDA (one device per process), 0 on CPU."""
+        return 1 if self.device.type == "cuda" else 0
+
+    @property
+    def world_size(self) -> int:
+        return 1
+
+    @property
+    def process_index(self) -> int:
+        return 0
+
+    @property
+    def place_model_on_device(self) -> bool:
+        return True
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Serializable dict (enums as their values)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        return {k: v.value if isinstance(v, Enum) else v for k, v in d.items()}
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_sanitized_dict(self) -> Dict[str, Any]:
+        """Flat dict of TensorBoard-hparams-friendly values (others as str)."""
+        valid = (bool, int, float, str, torch.Tensor)
+        return {k: v if isinstance(v, valid) else str(v) for k, v in self.to_dict().items()}
