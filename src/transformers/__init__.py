@@ -16,3 +16,5 @@ from .utils import logging
 from .models.auto import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 from .models.roberta import (RobertaConfig, RobertaForSequenceClassification, RobertaModel,
                              RobertaPreTrainedModel, RobertaTokenizer, RobertaTokenizerFast)
+from .models.bert import (BertConfig, BertForSequenceClassification, BertModel, BertPreTrainedModel,
+                          BertTokenizer, BertTokenizerFast)

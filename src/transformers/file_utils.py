@@ -42,9 +42,7 @@ def resolve_file(path_or_id, filename, cache_dir=None, revision=None, use_auth_t
             path_or_id, filename, cache_dir=cache_dir, revision=revision, token=use_auth_token,
             local_files_only=offline, force_download=force_download,
         )
-    except EntryNotFoundError:
-        return None
-    except LocalEntryNotFoundError:
+    except LocalEntryNotFoundError:  # before EntryNotFoundError: newer hubs make it a subclass
         # Either the file is absent from a cached snapshot, or nothing is cached and the hub is unreachable.
         if _snapshot_is_cached(path_or_id, cache_dir, revision):
             return None
@@ -53,6 +51,8 @@ def resolve_file(path_or_id, filename, cache_dir=None, revision=None, use_auth_t
             f"'{path_or_id}' is not a local directory and is not in the cache ({how}): "
             f"download it once with network access, or pass a local folder holding {filename}"
         ) from None
+    except EntryNotFoundError:
+        return None
     except (RepositoryNotFoundError, HFValidationError):
         raise HubFileNotFound(
             f"'{path_or_id}' is neither a local directory nor a model id on the hub: check the name or path"

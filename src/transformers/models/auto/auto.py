@@ -13,6 +13,7 @@ from ...file_utils import CONFIG_NAME, resolve_file
 MODEL_TYPES = {
     "roberta": ("roberta", "RobertaConfig", "RobertaModel", "RobertaForSequenceClassification",
                 "RobertaTokenizerFast"),
+    "bert": ("bert", "BertConfig", "BertModel", "BertForSequenceClassification", "BertTokenizerFast"),
 }
 
 _HUB_KWARGS = ("cache_dir", "revision", "use_auth_token", "local_files_only", "force_download", "proxies",

@@ -33,15 +33,15 @@ class RobertaTokenizerFast(PreTrainedTokenizerFast):
                                              end_of_word_suffix="", fuse_unk=False))
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=self.add_prefix_space)
         tok.decoder = decoders.ByteLevel()
-        cls, sep = self.cls_token, self.sep_token
-        tok.post_processor = processors.RobertaProcessing(
-            sep=(sep, tok.token_to_id(sep)), cls=(cls, tok.token_to_id(cls)),
-            add_prefix_space=self.add_prefix_space, trim_offsets=self.trim_offsets)
         # <mask> swallows the space before it, so "a <mask>" encodes like "a" + mask, as in RoBERTa's pretraining.
         specials = [AddedToken(t, special=True, normalized=False) for t in
                     (self.bos_token, self.pad_token, self.eos_token, self.unk_token) if t is not None]
         specials.append(AddedToken(self.mask_token, lstrip=True, special=True, normalized=False))
         tok.add_special_tokens(specials)
+        cls, sep = self.cls_token, self.sep_token
+        tok.post_processor = processors.RobertaProcessing(
+            (sep, tok.token_to_id(sep)), (cls, tok.token_to_id(cls)),
+            add_prefix_space=self.add_prefix_space, trim_offsets=self.trim_offsets)
         return tok
 
     def save_vocabulary(self, save_directory, filename_prefix=None):

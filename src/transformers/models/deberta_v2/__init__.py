@@ -1,0 +1,2 @@
+from .configuration_deberta_v2 import DebertaV2Config
+from .modeling_deberta_v2 import DebertaV2ForSequenceClassification, DebertaV2Model, DebertaV2PreTrainedModel

@@ -1,0 +1,510 @@
+"""DeBERTa-V2/V3 (He et al.) with the LoRA fork's changes, and a faster disentangled attention.
+
+Numerics follow transformers 4.4.2 (and therefore the fork): checkpoint keys are the hub's, a query row whose
+tokens are all masked (a padding position) gets zero attention, relative log-buckets are computed in float64.
+
+Fork specifics
+  * LoRA (config.apply_lora): query_proj and value_proj are loralib.Linear(r=lora_r, lora_alpha, merge_weights=False),
+    lora_A ~ N(0, initializer_range), lora_B = 0. With share_att_key the relative-position query projection uses
+    the base query weight only, never the LoRA delta (the fork calls nn.Linear.forward on the LoRA layer).
+  * cls_dropout: dropout before the classifier; falls back to hidden_dropout_prob.
+  * reg_loss_wgt > 0 (R-Drop) and masking_prob > 0 (Cutoff): a second forward pass, where with Cutoff each token
+    that is not [CLS]/[SEP]/padding becomes [UNK] with probability masking_prob (ids from config.cls_token_id,
+    sep_token_id, unk_token_id, default 1/2/3 as in the fork). With m = (logits1 + logits2) / 2:
+        loss = CE(l1) + CE(l2) + 0.5 * reg_loss_wgt * (KL(softmax(m) || softmax(l1)) + KL(softmax(m) || softmax(l2)))
+    where each KL is F.kl_div(log_softmax(l), softmax(m), reduction="mean") (mean over batch x labels), as in the
+    fork. Deliberate departures from the fork's quirks:
+      - the second pass runs only in training mode (the fork also ran it in eval, doubling evaluation cost and
+        mixing the regulariser into the reported eval loss); eval loss is the plain single-pass loss;
+      - regression (num_labels == 1) uses MSE for both passes and MSE(l, m) as the consistency term (the fork fed a
+        single logit to cross-entropy there, a loss that is identically zero);
+      - Cutoff needs input_ids (ValueError with inputs_embeds).
+
+Efficient disentangled attention (same result as the reference gathers):
+  * relative positions are built once per forward, on the input's device, for the lengths the sequence can reach
+    (offsets -(L-1)..L-1 mapped through the buckets and the clamp) and cached per (length, device);
+  * only those rows of the relative-embedding table are projected, all heads at once;
+  * c2p/p2c are matrix products against the reachable positions only; when that is at most 2L-1 offsets the
+    Toeplitz structure is read out with a pad-free "skew" view (slice + reshape, no gather); when log buckets
+    make fewer distinct rows reachable than 2L-1, one gather over the reachable bucket rows is used instead;
+  * softmax/dropout/value product run through torch's scaled_dot_product_attention with the positional scores as
+    an additive bias (explicit softmax only when attention weights are requested).
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...activations import get_activation
+from ...lora import lora_linear
+from ...modeling_outputs import BaseModelOutput, SequenceClassifierOutput
+from ...modeling_utils import PreTrainedModel
+from .configuration_deberta_v2 import DebertaV2Config
+
+
+def make_log_bucket_position(relative_pos, bucket_size, max_position):
+    """Map offsets to log-spaced buckets: exact within +-bucket_size/2, logarithmic beyond (float64, as 4.4.2)."""
+    rel = relative_pos.to(torch.float64)
+    mid = bucket_size // 2
+    sign = torch.sign(rel)
+    abs_pos = torch.where((rel < mid) & (rel > -mid), torch.full_like(rel, mid - 1), rel.abs())
+    log_pos = torch.ceil(torch.log(abs_pos / mid) / math.log((max_position - 1) / mid) * (mid - 1)) + mid
+    return torch.where(abs_pos <= mid, rel, log_pos * sign).long()
+
+
+class RelativePositions:
+    """Index tables for one sequence length, shared by all layers.
+
+    `rows` are the rel-embedding rows reachable from offsets -(L-1)..L-1. In "skew" mode `index[m]` is the row for
+    offset delta = (L-1) - m (m = 0..2L-2); in "gather" mode `lo` is the first reachable row and `index[i, j]` the
+    row (minus lo) for query i, key j.
+    """
+
+    def __init__(self, length, span, bucket_size, max_position, device):
+        offsets = torch.arange(length - 1, -length, -1, device=device)  # delta = i - j, from L-1 down to -(L-1)
+        buckets = make_log_bucket_position(offsets, bucket_size, max_position) if bucket_size > 0 else offsets
+        rows = torch.clamp(buckets + span, 0, 2 * span - 1)  # 4.4.2 clamps c2p/p2c indices into the table
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        self.skew = hi - lo >= 2 * length - 1
+        if self.skew:
+            self.index = rows
+        else:
+            self.lo, self.hi = lo, hi
+            # index[i, j] = rows[(L-1) - (i - j)]
+            ij = torch.arange(length, device=device)
+            self.index = rows[(length - 1) - (ij[:, None] - ij[None, :])] - lo
+
+
+def _skew(scores, length):
+    """scores[..., i, m] with m = j - i + L - 1 (2L-1 columns) -> out[..., i, j]; slicing and reshaping only."""
+    lead = scores.shape[:-2]
+    flat = scores.reshape(*lead, length * (2 * length - 1))
+    flat = flat[..., length - 1: length - 1 + length * (2 * length - 2)]
+    return flat.reshape(*lead, length, 2 * length - 2)[..., :length]
+
+
+class DebertaV2Embeddings(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.embedding_size = getattr(config, "embedding_size", config.hidden_size)
+        self.word_embeddings = nn.Embedding(config.vocab_size, self.embedding_size, padding_idx=config.pad_token_id)
+        self.position_biased_input = getattr(config, "position_biased_input", True)
+        self.position_embeddings = (nn.Embedding(config.max_position_embeddings, self.embedding_size)
+                                    if self.position_biased_input else None)
+        self.token_type_embeddings = (nn.Embedding(config.type_vocab_size, self.embedding_size)
+                                      if config.type_vocab_size > 0 else None)
+        self.embed_proj = (nn.Linear(self.embedding_size, config.hidden_size, bias=False)
+                           if self.embedding_size != config.hidden_size else None)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids, token_type_ids, position_ids, mask, inputs_embeds=None):
+        embeddings = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
+        if self.position_embeddings is not None:
+            if position_ids is None:
+                position_ids = torch.arange(embeddings.shape[1], device=embeddings.device)[None]
+            embeddings = embeddings + self.position_embeddings(position_ids)
+        if self.token_type_embeddings is not None:
+            embeddings = embeddings + self.token_type_embeddings(token_type_ids)
+        if self.embed_proj is not None:
+            embeddings = self.embed_proj(embeddings)
+        embeddings = self.LayerNorm(embeddings) * mask.unsqueeze(-1).to(embeddings.dtype)
+        return self.dropout(embeddings)
+
+
+class DisentangledSelfAttention(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        if config.hidden_size % config.num_attention_heads != 0:
+            raise ValueError(f"hidden_size ({config.hidden_size}) is not a multiple of num_attention_heads "
+                             f"({config.num_attention_heads}): change one of them in the config")
+        self.num_heads = config.num_attention_heads
+        self.head_size = getattr(config, "attention_head_size", config.hidden_size // config.num_attention_heads)
+        all_head = self.num_heads * self.head_size
+        self.query_proj = lora_linear(config.hidden_size, all_head, config)
+        self.key_proj = nn.Linear(config.hidden_size, all_head)
+        self.value_proj = lora_linear(config.hidden_size, all_head, config)
+
+        self.share_att_key = getattr(config, "share_att_key", False)
+        self.pos_att_type = list(config.pos_att_type or [])
+        self.relative_attention = getattr(config, "relative_attention", False)
+        if self.relative_attention:
+            self.pos_dropout = nn.Dropout(config.hidden_dropout_prob)
+            if not self.share_att_key:
+                if "c2p" in self.pos_att_type:
+                    self.pos_key_proj = nn.Linear(config.hidden_size, all_head)
+                if "p2c" in self.pos_att_type:
+                    self.pos_query_proj = nn.Linear(config.hidden_size, all_head)
+        scale_factor = 1 + ("c2p" in self.pos_att_type) + ("p2c" in self.pos_att_type)
+        self.inv_scale = 1.0 / math.sqrt(self.head_size * scale_factor)
+        self.dropout_p = config.attention_probs_dropout_prob
+
+    def _heads(self, x):  # [..., n, heads*d] -> [..., heads, n, d]
+        return x.unflatten(-1, (self.num_heads, self.head_size)).transpose(-3, -2)
+
+    def _pos_query(self, rel):
+        if not self.share_att_key:
+            return self.pos_query_proj(rel)
+        # The fork's position path sees the base query weight only, never the LoRA delta.
+        weight = self.query_proj.weight
+        if getattr(self.query_proj, "merged", False):  # after an explicit lora.merge_lora: take the delta out again
+            q = self.query_proj
+            weight = weight - (q.lora_B @ q.lora_A) * q.scaling
+        return F.linear(rel, weight, self.query_proj.bias)
+
+    def _pos_key(self, rel):
+        return self.key_proj(rel) if self.share_att_key else self.pos_key_proj(rel)
+
+    def position_bias(self, query, key, rel_embeddings, positions):
+        """c2p + p2c scores [B, heads, L, L], already divided by the attention scale (query arrives scaled)."""
+        length = query.shape[-2]
+        if positions.skew:
+            rel = self.pos_dropout(rel_embeddings)[positions.index]  # one row per offset
+        else:
+            rel = self.pos_dropout(rel_embeddings[positions.lo:positions.hi])
+        bias = 0
+        if "c2p" in self.pos_att_type:
+            pos_key = self._heads(self._pos_key(rel))  # [heads, R, d]
+            scores = query @ pos_key.transpose(-1, -2)  # [B, heads, L, R]
+            if positions.skew:  # columns ordered by m = j - i + L - 1
+                bias = bias + _skew(scores, length)
+            else:
+                bias = bias + scores.gather(-1, positions.index.expand(*scores.shape[:-1], length))
+        if "p2c" in self.pos_att_type:
+            pos_query = self._heads(self._pos_query(rel)) * self.inv_scale
+            if positions.skew:  # p2c[i, j] = k_j . pq[row(i - j)]: reversed offsets, skewed, transposed
+                scores = key @ pos_query.flip(-2).transpose(-1, -2)
+                bias = bias + _skew(scores, length).transpose(-1, -2)
+            else:
+                scores = key @ pos_query.transpose(-1, -2)  # [B, heads, L(key), R]
+                index = positions.index.transpose(0, 1).expand(*scores.shape[:-1], length)
+                bias = bias + scores.gather(-1, index).transpose(-1, -2)
+        return bias
+
+    def forward(self, hidden_states, key_mask, query_mask, positions=None, rel_embeddings=None,
+                output_attentions=False):
+        query = self._heads(self.query_proj(hidden_states))
+        key = self._heads(self.key_proj(hidden_states))
+        value = self._heads(self.value_proj(hidden_states))
+        scaled_query = query * self.inv_scale
+
+        bias = torch.zeros((), dtype=query.dtype, device=query.device)
+        if self.relative_attention and self.pos_att_type:
+            bias = self.position_bias(scaled_query, key, rel_embeddings, positions)
+        # Masked keys get the most negative score; rows with no visible key are zeroed below (4.4.2's XSoftmax).
+        bias = bias.masked_fill(~key_mask, torch.finfo(query.dtype).min)
+        dropout_p = self.dropout_p if self.training else 0.0
+
+        if output_attentions:
+            probs = torch.softmax(scaled_query @ key.transpose(-1, -2) + bias, dim=-1) * query_mask
+            context = F.dropout(probs, dropout_p, self.training) @ value
+        else:
+            probs = None
+            context = F.scaled_dot_product_attention(scaled_query, key, value, attn_mask=bias, dropout_p=dropout_p,
+                                                     scale=1.0)
+        context = (context * query_mask).transpose(-3, -2).flatten(-2)
+        return context, probs
+
+
+class DebertaV2SelfOutput(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class DebertaV2Attention(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.self = DisentangledSelfAttention(config)
+        self.output = DebertaV2SelfOutput(config)
+
+    def forward(self, hidden_states, key_mask, query_mask, positions, rel_embeddings, output_attentions=False):
+        context, probs = self.self(hidden_states, key_mask, query_mask, positions, rel_embeddings, output_attentions)
+        return self.output(context, hidden_states), probs
+
+
+class DebertaV2Intermediate(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.intermediate_act_fn = get_activation(config.hidden_act)
+
+    def forward(self, hidden_states):
+        return self.intermediate_act_fn(self.dense(hidden_states))
+
+
+class DebertaV2Output(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class DebertaV2Layer(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.attention = DebertaV2Attention(config)
+        self.intermediate = DebertaV2Intermediate(config)
+        self.output = DebertaV2Output(config)
+
+    def forward(self, hidden_states, key_mask, query_mask, positions, rel_embeddings, output_attentions=False):
+        attention_output, probs = self.attention(hidden_states, key_mask, query_mask, positions, rel_embeddings,
+                                                 output_attentions)
+        return self.output(self.intermediate(attention_output), attention_output), probs
+
+
+class ConvLayer(nn.Module):
+    """Convolution over the embeddings, added to the first layer's output (deberta-v2-xlarge/xxlarge)."""
+
+    def __init__(self, config):
+        super().__init__()
+        kernel_size = getattr(config, "conv_kernel_size", 3)
+        self.conv = nn.Conv1d(config.hidden_size, config.hidden_size, kernel_size, padding=(kernel_size - 1) // 2,
+                              groups=getattr(config, "conv_groups", 1))
+        self.conv_act = get_activation(getattr(config, "conv_act", "tanh"))
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states, residual_states, input_mask):
+        mask = input_mask.unsqueeze(-1).to(hidden_states.dtype)
+        out = self.conv(hidden_states.transpose(1, 2)).transpose(1, 2) * mask
+        out = self.conv_act(self.dropout(out))
+        return self.LayerNorm(residual_states + out) * mask
+
+
+class DebertaV2Encoder(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.layer = nn.ModuleList([DebertaV2Layer(config) for _ in range(config.num_hidden_layers)])
+        self.relative_attention = getattr(config, "relative_attention", False)
+        if self.relative_attention:
+            self.max_relative_positions = getattr(config, "max_relative_positions", -1)
+            if self.max_relative_positions < 1:
+                self.max_relative_positions = config.max_position_embeddings
+            self.position_buckets = getattr(config, "position_buckets", -1)
+            self.span = self.position_buckets if self.position_buckets > 0 else self.max_relative_positions
+            self.rel_embeddings = nn.Embedding(self.span * 2, config.hidden_size)
+        self.norm_rel_ebd = [x.strip() for x in getattr(config, "norm_rel_ebd", "none").lower().split("|")]
+        if "layer_norm" in self.norm_rel_ebd:
+            self.LayerNorm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps, elementwise_affine=True)
+        self.conv = ConvLayer(config) if getattr(config, "conv_kernel_size", 0) > 0 else None
+        self._positions = {}
+
+    def get_rel_embedding(self):
+        if not self.relative_attention:
+            return None
+        rel = self.rel_embeddings.weight
+        return self.LayerNorm(rel) if "layer_norm" in self.norm_rel_ebd else rel
+
+    def relative_positions(self, length, device):
+        key = (length, str(device))
+        if key not in self._positions:
+            self._positions[key] = RelativePositions(length, self.span, self.position_buckets,
+                                                     self.max_relative_positions, device)
+        return self._positions[key]
+
+    def forward(self, hidden_states, attention_mask, output_hidden_states=False, output_attentions=False):
+        if attention_mask.dim() == 2:  # [B, L] -> query row mask and key mask
+            input_mask = attention_mask.bool()
+            key_mask = input_mask[:, None, None, :]
+            query_mask = input_mask[:, None, :, None]
+        else:  # [B, L, L] pairwise mask
+            key_mask = attention_mask.bool()[:, None]
+            query_mask = key_mask.any(-1, keepdim=True)
+            input_mask = query_mask[:, 0, :, 0]
+        query_mask = query_mask.to(hidden_states.dtype)
+        positions = rel_embeddings = None
+        if self.relative_attention:
+            positions = self.relative_positions(hidden_states.shape[1], hidden_states.device)
+            rel_embeddings = self.get_rel_embedding()
+
+        all_hidden = (hidden_states,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        output = hidden_states
+        for i, layer in enumerate(self.layer):
+            output, probs = layer(output, key_mask, query_mask, positions, rel_embeddings, output_attentions)
+            if i == 0 and self.conv is not None:
+                output = self.conv(hidden_states, output, input_mask)
+            if output_hidden_states:
+                all_hidden = all_hidden + (output,)
+            if output_attentions:
+                all_attentions = all_attentions + (probs,)
+        return BaseModelOutput(last_hidden_state=output, hidden_states=all_hidden, attentions=all_attentions)
+
+
+class DebertaV2PreTrainedModel(PreTrainedModel):
+    config_class = DebertaV2Config
+    base_model_prefix = "deberta"
+    # 4.4.2 checkpoints store the position_ids buffer; MLM checkpoints carry prediction heads.
+    _keys_to_ignore_on_load_missing = [r"position_ids"]
+    _keys_to_ignore_on_load_unexpected = [r"position_ids", r"position_embeddings", r"lm_predictions",
+                                          r"mask_predictions", r"^cls\."]
+
+    def _init_weights(self, module):
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            module.weight.data.normal_(mean=0.0, std=std)
+            if module.bias is not None:
+                module.bias.data.zero_()
+            if hasattr(module, "lora_A"):  # the fork: A ~ N(0, initializer_range), B = 0 so training starts at W
+                module.lora_A.data.normal_(mean=0.0, std=std)
+                module.lora_B.data.zero_()
+        elif isinstance(module, nn.Embedding):
+            module.weight.data.normal_(mean=0.0, std=std)
+            if module.padding_idx is not None:
+                module.weight.data[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            module.weight.data.fill_(1.0)
+            module.bias.data.zero_()
+
+
+class DebertaV2Model(DebertaV2PreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self.embeddings = DebertaV2Embeddings(config)
+        self.encoder = DebertaV2Encoder(config)
+        self.init_weights()
+
+    def get_input_embeddings(self):
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, new_embeddings):
+        self.embeddings.word_embeddings = new_embeddings
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = (self.config.output_hidden_states if output_hidden_states is None
+                                else output_hidden_states)
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        shape = input_ids.shape if input_ids is not None else inputs_embeds.shape[:-1]
+        device = input_ids.device if input_ids is not None else inputs_embeds.device
+        if attention_mask is None:
+            attention_mask = torch.ones(shape, dtype=torch.long, device=device)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros(shape, dtype=torch.long, device=device)
+        input_mask = attention_mask if attention_mask.dim() == 2 else attention_mask.sum(-2) > 0
+        embeddings = self.embeddings(input_ids, token_type_ids, position_ids, input_mask, inputs_embeds)
+        out = self.encoder(embeddings, attention_mask, output_hidden_states, output_attentions)
+        if not return_dict:
+            return tuple(v for v in (out.last_hidden_state, out.hidden_states, out.attentions) if v is not None)
+        return out
+
+
+class ContextPooler(nn.Module):
+    """Dropout, dense and activation on the first token's state."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.pooler_hidden_size, config.pooler_hidden_size)
+        self.dropout = nn.Dropout(config.pooler_dropout)
+        self.act = get_activation(config.pooler_hidden_act)
+        self.output_dim = config.hidden_size
+
+    def forward(self, hidden_states):
+        return self.act(self.dense(self.dropout(hidden_states[:, 0])))
+
+
+def _special_id(config, name, default):
+    value = getattr(config, name, None)
+    return default if value is None else value
+
+
+class DebertaV2ForSequenceClassification(DebertaV2PreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.reg_loss_wgt = getattr(config, "reg_loss_wgt", 0.0) or 0.0
+        self.masking_prob = getattr(config, "masking_prob", 0.0) or 0.0
+        self.cls_token_id = _special_id(config, "cls_token_id", 1)
+        self.sep_token_id = _special_id(config, "sep_token_id", 2)
+        self.unk_token_id = _special_id(config, "unk_token_id", 3)
+
+        self.deberta = DebertaV2Model(config)
+        self.pooler = ContextPooler(config)
+        self.classifier = nn.Linear(self.pooler.output_dim, config.num_labels)
+        cls_dropout = getattr(config, "cls_dropout", None)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if cls_dropout is None else cls_dropout)
+        self.init_weights()
+
+    def get_input_embeddings(self):
+        return self.deberta.get_input_embeddings()
+
+    def set_input_embeddings(self, new_embeddings):
+        self.deberta.set_input_embeddings(new_embeddings)
+
+    def cutoff_inputs(self, input_ids, attention_mask):
+        """Cutoff: every token that is not [CLS], [SEP] or padding becomes [UNK] with probability masking_prob."""
+        drop = torch.bernoulli(torch.full(input_ids.shape, self.masking_prob, device=input_ids.device)).bool()
+        drop &= (input_ids != self.cls_token_id) & (input_ids != self.sep_token_id)
+        if attention_mask is not None:
+            drop &= attention_mask.bool() if attention_mask.dim() == 2 else attention_mask.sum(-2) > 0
+        return input_ids.masked_fill(drop, self.unk_token_id)
+
+    def _logits(self, outputs):
+        return self.classifier(self.dropout(self.pooler(outputs[0])))
+
+    def _loss(self, logits, labels):
+        """Single-pass loss as in 4.4.2: MSE for one label, CE over rows with label >= 0, soft-label CE for 2-D."""
+        if self.num_labels == 1:
+            return F.mse_loss(logits.view(-1), labels.view(-1).to(logits.dtype))
+        if labels.dim() == 1 or labels.size(-1) == 1:
+            keep = labels.view(-1) >= 0
+            if not keep.any():
+                return logits.new_zeros(())
+            return F.cross_entropy(logits[keep].float(), labels.view(-1)[keep].long())
+        return -(F.log_softmax(logits, -1) * labels).sum(-1).mean()
+
+    def _rdrop_loss(self, logits1, logits2, labels):
+        mean = (logits1 + logits2) / 2.0
+        if self.num_labels == 1:
+            consistency = F.mse_loss(logits1, mean) + F.mse_loss(logits2, mean)
+            return self._loss(logits1, labels) + self._loss(logits2, labels) + 0.5 * self.reg_loss_wgt * consistency
+        if labels.dim() == 1 or labels.size(-1) == 1:
+            keep = labels.view(-1) >= 0
+            if not keep.any():
+                return logits1.new_zeros(())
+            logits1, logits2, mean, labels = logits1[keep], logits2[keep], mean[keep], labels.view(-1)[keep]
+        target = F.softmax(mean, dim=-1)
+        consistency = (F.kl_div(F.log_softmax(logits1, dim=-1), target, reduction="mean")
+                       + F.kl_div(F.log_softmax(logits2, dim=-1), target, reduction="mean"))
+        return self._loss(logits1, labels) + self._loss(logits2, labels) + 0.5 * self.reg_loss_wgt * consistency
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        kwargs = dict(attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
+                      output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                      return_dict=True)
+        outputs = self.deberta(input_ids, inputs_embeds=inputs_embeds, **kwargs)
+        logits = self._logits(outputs)
+
+        loss = None
+        if labels is not None and self.training and self.reg_loss_wgt > 0:
+            second_ids = input_ids
+            if self.masking_prob > 0:
+                if input_ids is None:
+                    raise ValueError("masking_prob > 0 (Cutoff) needs input_ids, not inputs_embeds")
+                second_ids = self.cutoff_inputs(input_ids, attention_mask)
+            logits2 = self._logits(self.deberta(second_ids, inputs_embeds=inputs_embeds, **kwargs))
+            loss = self._rdrop_loss(logits, logits2, labels)
+        elif labels is not None:
+            loss = self._loss(logits, labels)
+
+        if not return_dict:
+            output = (logits,) + tuple(v for v in (outputs.hidden_states, outputs.attentions) if v is not None)
+            return (loss,) + output if loss is not None else output
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                        attentions=outputs.attentions)

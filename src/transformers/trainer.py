@@ -1,0 +1,764 @@
+"""Trainer: the training / evaluation / prediction loop of transformers 4.4.2, on one device (CPU or one GPU).
+
+Step semantics follow 4.4.2: AdamW with bias/LayerNorm parameters excluded from weight decay, a warmup schedule,
+gradient accumulation and clipping, and at the end of each optimizer step: log -> evaluate -> save.
+Checkpoints (`checkpoint-N/`) hold the model, optimizer.pt, scheduler.pt, trainer_state.json, rng_state.pth and
+training_args.bin, plus `pytorch_model_lora.bin` / `model_lora.safetensors` (LoRA + head tensors) when the model
+has LoRA layers. Resuming restores all of it and replays the data order, so an interrupted run ends with the same
+weights as an uninterrupted one.
+"""
+import contextlib
+import inspect
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Sized
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler, Sampler
+
+from .data.data_collator import DataCollator, DataCollatorWithPadding, default_data_collator
+from .file_utils import LORA_WEIGHTS_NAME, SAFE_LORA_WEIGHTS_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME
+from .lora import lora_state_dict
+from .optimization import AdamW, get_scheduler
+from .trainer_callback import (
+    CallbackHandler,
+    DefaultFlowCallback,
+    PrinterCallback,
+    ProgressCallback,
+    TensorBoardCallback,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+)
+from .trainer_utils import (
+    PREFIX_CHECKPOINT_DIR,
+    EvalPrediction,
+    PredictionOutput,
+    TrainOutput,
+    denumpify_detensorize,
+    get_last_checkpoint,
+    set_seed,
+    speed_metrics,
+)
+from .training_args import TrainingArguments
+from .utils import logging
+
+logger = logging.get_logger(__name__)
+
+TRAINER_STATE_NAME = "trainer_state.json"
+OPTIMIZER_NAME = "optimizer.pt"
+SCHEDULER_NAME = "scheduler.pt"
+SCALER_NAME = "scaler.pt"
+RNG_STATE_NAME = "rng_state.pth"
+TRAINING_ARGS_NAME = "training_args.bin"
+
+
+class LengthGroupedSampler(Sampler):
+    """Random order, but examples of similar length share a batch: shuffle, cut into mega-batches of 50 batches,
+    sort each by length (longest first), and put the batch holding the longest example first (early OOM)."""
+
+    def __init__(self, lengths: List[int], batch_size: int):
+        self.lengths, self.batch_size = lengths, batch_size
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.lengths)).tolist()
+        mega = self.batch_size * 50
+        groups = [sorted(order[i : i + mega], key=lambda j: -self.lengths[j]) for i in range(0, len(order), mega)]
+        longest = max(range(len(groups)), key=lambda g: self.lengths[groups[g][0]])
+        groups[0][0], groups[longest][0] = groups[longest][0], groups[0][0]
+        return iter([i for g in groups for i in g])
+
+
+def _nested_to_numpy(t):
+    if isinstance(t, (list, tuple)):
+        return type(t)(_nested_to_numpy(x) for x in t)
+    return t.detach().float().cpu().numpy() if t.is_floating_point() else t.detach().cpu().numpy()
+
+
+def _nested_concat(chunks, padding_index=-100):
+    """Concatenate per-batch arrays (or tuples of arrays) along dim 0; pad dim 1 with -100 where lengths differ."""
+    first = chunks[0]
+    if isinstance(first, (list, tuple)):
+        return type(first)(_nested_concat([c[i] for c in chunks], padding_index) for i in range(len(first)))
+    if first.ndim < 2 or all(c.shape[1:] == first.shape[1:] for c in chunks):
+        return np.concatenate(chunks, axis=0)
+    width = max(c.shape[1] for c in chunks)
+    out = np.full((sum(c.shape[0] for c in chunks), width) + first.shape[2:], padding_index, dtype=first.dtype)
+    row = 0
+    for c in chunks:
+        out[row : row + c.shape[0], : c.shape[1]] = c
+        row += c.shape[0]
+    return out
+
+
+def _num_rows(inputs: Dict[str, Any]) -> int:
+    for v in inputs.values():
+        if isinstance(v, torch.Tensor) and v.dim() > 0:
+            return v.shape[0]
+    return 1
+
+
+class Trainer:
+    """Train, evaluate and predict with a model whose forward(**batch) returns the loss first when given labels.
+
+    model / model_init: the model, or a function building it (called again, after seeding, by every train()).
+    data_collator: defaults to DataCollatorWithPadding(tokenizer) when a tokenizer is given, else
+        default_data_collator. datasets.Dataset columns the model's forward does not take are dropped
+        (remove_unused_columns). optimizers: (optimizer, scheduler) to use instead of AdamW + get_scheduler.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module = None,
+        args: TrainingArguments = None,
+        data_collator: Optional[DataCollator] = None,
+        train_dataset: Optional[Dataset] = None,
+        eval_dataset: Optional[Dataset] = None,
+        tokenizer=None,
+        model_init: Callable[[], nn.Module] = None,
+        compute_metrics: Optional[Callable[[EvalPrediction], Dict]] = None,
+        callbacks: Optional[List[TrainerCallback]] = None,
+        optimizers: Tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR] = (None, None),
+    ):
+        self.args = args if args is not None else TrainingArguments(output_dir="tmp_trainer")
+        set_seed(self.args.seed)  # before model_init, so the initial weights are reproducible
+        if self.args.use_deterministic_algorithms:
+            torch.use_deterministic_algorithms(True)
+        if model is None:
+            if model_init is None:
+                raise RuntimeError("Trainer needs a `model` or a `model_init` function: pass one of them")
+            model = model_init()
+        self.model_init = model_init
+        self.model = model.to(self.args.device)
+        self.tokenizer = tokenizer
+        if data_collator is None:
+            data_collator = DataCollatorWithPadding(tokenizer) if tokenizer is not None else default_data_collator
+        self.data_collator = data_collator
+        self.train_dataset, self.eval_dataset = train_dataset, eval_dataset
+        self.compute_metrics = compute_metrics
+        self.optimizer, self.lr_scheduler = optimizers
+        if model_init is not None and (self.optimizer is not None or self.lr_scheduler is not None):
+            raise RuntimeError("`model_init` rebuilds the model, so it cannot be combined with `optimizers`: "
+                               "subclass Trainer and override create_optimizer_and_scheduler instead")
+        if self.train_dataset is not None and not isinstance(self.train_dataset, Sized) and self.args.max_steps <= 0:
+            raise ValueError("train_dataset has no length, so the number of steps is unknown: set --max_steps")
+
+        self.label_names = self.args.label_names if self.args.label_names is not None else ["labels"]
+        self.is_in_train = False
+        self._signature_columns = None
+        self._non_embedding_params = None
+        self._past = None
+        self._epoch_begin_rng = None
+        self.state = TrainerState()
+        self.control = TrainerControl()
+
+        # mixed precision: autocast for both; fp16 also needs loss scaling against underflow
+        self.amp_dtype = torch.float16 if self.args.fp16 else torch.bfloat16 if self.args.bf16 else None
+        self.scaler = torch.amp.GradScaler("cuda") if self.args.fp16 else None
+
+        default = [DefaultFlowCallback] + ([TensorBoardCallback] if "tensorboard" in self.args.report_to else [])
+        self.callback_handler = CallbackHandler(
+            default + (callbacks or []), self.model, self.tokenizer, self.optimizer, self.lr_scheduler
+        )
+        self.add_callback(PrinterCallback if self.args.disable_tqdm else ProgressCallback)
+        self.control = self.callback_handler.on_init_end(self.args, self.state, self.control)
+
+    # -- callbacks ----------------------------------------------------------------------------------------------
+    def add_callback(self, callback):
+        self.callback_handler.add_callback(callback)
+
+    def pop_callback(self, callback):
+        return self.callback_handler.pop_callback(callback)
+
+    def remove_callback(self, callback):
+        self.callback_handler.remove_callback(callback)
+
+    # -- data -----------------------------------------------------------------------------------------------------
+    def _remove_unused_columns(self, dataset, description: str):
+        """For datasets.Dataset: drop columns that are neither forward() arguments nor a label column."""
+        if not self.args.remove_unused_columns or not hasattr(dataset, "column_names"):
+            return dataset
+        if self._signature_columns is None:
+            params = inspect.signature(self.model.forward).parameters
+            if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+                self._signature_columns = []  # forward(**kwargs) takes anything
+            else:
+                self._signature_columns = list(params) + ["label", "label_ids"] + self.label_names
+        if not self._signature_columns:
+            return dataset
+        ignored = [c for c in dataset.column_names if c not in self._signature_columns]
+        if ignored:
+            logger.info(f"The {description} set columns {ignored} are not arguments of "
+                        f"{type(self.model).__name__}.forward and have been ignored.")
+            dataset = dataset.remove_columns(ignored)
+        return dataset
+
+    def _get_train_sampler(self) -> Optional[Sampler]:
+        if isinstance(self.train_dataset, IterableDataset) or not isinstance(self.train_dataset, Sized):
+            return None
+        if self.args.group_by_length:
+            name = self.tokenizer.model_input_names[0] if self.tokenizer is not None else "input_ids"
+            if hasattr(self.train_dataset, "column_names"):
+                lengths = [len(x) for x in self.train_dataset[name]]
+            else:
+                lengths = [len(self.train_dataset[i][name]) for i in range(len(self.train_dataset))]
+            return LengthGroupedSampler(lengths, self.args.train_batch_size)
+        return RandomSampler(self.train_dataset)
+
+    def get_train_dataloader(self) -> DataLoader:
+        if self.train_dataset is None:
+            raise ValueError("Trainer: training requires a train_dataset")
+        dataset = self._remove_unused_columns(self.train_dataset, "training")
+        return DataLoader(
+            dataset,
+            batch_size=self.args.train_batch_size,
+            sampler=self._get_train_sampler(),
+            collate_fn=self.data_collator,
+            drop_last=self.args.dataloader_drop_last,
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory and self.args.device.type == "cuda",
+        )
+
+    def _eval_loader(self, dataset, description: str) -> DataLoader:
+        dataset = self._remove_unused_columns(dataset, description)
+        return DataLoader(
+            dataset,
+            batch_size=self.args.eval_batch_size,
+            sampler=SequentialSampler(dataset) if isinstance(dataset, Sized) else None,
+            collate_fn=self.data_collator,
+            drop_last=self.args.dataloader_drop_last,
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory and self.args.device.type == "cuda",
+        )
+
+    def get_eval_dataloader(self, eval_dataset: Optional[Dataset] = None) -> DataLoader:
+        if eval_dataset is None and self.eval_dataset is None:
+            raise ValueError("Trainer: evaluation requires an eval_dataset")
+        return self._eval_loader(eval_dataset if eval_dataset is not None else self.eval_dataset, "evaluation")
+
+    def get_test_dataloader(self, test_dataset: Dataset) -> DataLoader:
+        return self._eval_loader(test_dataset, "test")
+
+    # -- optimizer ------------------------------------------------------------------------------------------------
+    def create_optimizer_and_scheduler(self, num_training_steps: int):
+        """AdamW over the trainable parameters (no weight decay on biases and LayerNorm parameters) and the
+        args.lr_scheduler_type schedule with warmup_steps, or ceil(warmup_ratio * total) when warmup_steps is 0."""
+        if self.optimizer is None:
+            no_decay = {
+                f"{mod_name}.{p_name}" if mod_name else p_name
+                for mod_name, module in self.model.named_modules()
+                if isinstance(module, nn.LayerNorm)
+                for p_name, _ in module.named_parameters(recurse=False)
+            }
+            decay, plain = [], []
+            for name, p in self.model.named_parameters():
+                if p.requires_grad:
+                    (plain if "bias" in name or name in no_decay else decay).append(p)
+            self.optimizer = AdamW(
+                [{"params": decay, "weight_decay": self.args.weight_decay}, {"params": plain, "weight_decay": 0.0}],
+                lr=self.args.learning_rate,
+                betas=(self.args.adam_beta1, self.args.adam_beta2),
+                eps=self.args.adam_epsilon,
+            )
+        if self.lr_scheduler is None:
+            warmup = self.args.warmup_steps or math.ceil(num_training_steps * self.args.warmup_ratio)
+            self.lr_scheduler = get_scheduler(
+                self.args.lr_scheduler_type, self.optimizer, num_warmup_steps=warmup,
+                num_training_steps=num_training_steps,
+            )
+
+    def _get_learning_rate(self) -> float:
+        return self.lr_scheduler.get_last_lr()[0]
+
+    # -- training ---------------------------------------------------------------------------------------------------
+    def train(self, resume_from_checkpoint: Optional[Union[str, bool]] = None, **kwargs) -> TrainOutput:
+        """Run training. resume_from_checkpoint: a checkpoint folder, or True for the last one in output_dir."""
+        if kwargs:
+            raise TypeError(f"train() got unexpected keyword arguments: {', '.join(kwargs)}")
+        args = self.args
+        self.is_in_train = True
+        if self.model_init is not None:
+            set_seed(args.seed)
+            self.model = self.model_init().to(args.device)
+            self.optimizer, self.lr_scheduler = None, None
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
+            if resume_from_checkpoint is None:
+                raise ValueError(f"No checkpoint-N folder found in output directory ({args.output_dir}) to resume from")
+        elif resume_from_checkpoint is False:
+            resume_from_checkpoint = None
+        if resume_from_checkpoint is not None:
+            if not os.path.isdir(resume_from_checkpoint):
+                raise ValueError(f"Can't find a checkpoint folder at {resume_from_checkpoint}")
+            self._load_model_weights(resume_from_checkpoint)
+
+        train_dataloader = self.get_train_dataloader()
+        sized = isinstance(train_dataloader.dataset, Sized)
+        ga = args.gradient_accumulation_steps
+        if sized:
+            updates_per_epoch = max(len(train_dataloader) // ga, 1)
+            if args.max_steps > 0:
+                max_steps = args.max_steps
+                num_train_epochs = math.ceil(max_steps / updates_per_epoch)
+            else:
+                max_steps = math.ceil(args.num_train_epochs * updates_per_epoch)
+                num_train_epochs = math.ceil(args.num_train_epochs)
+        else:  # unsized data: one pass of max_steps updates
+            max_steps, num_train_epochs, updates_per_epoch = args.max_steps, 1, args.max_steps
+
+        self.create_optimizer_and_scheduler(num_training_steps=max_steps)
+        self.state = TrainerState()
+        self._load_optimizer_and_scheduler(resume_from_checkpoint)
+
+        total_batch = args.train_batch_size * ga * args.world_size
+        num_examples = len(train_dataloader.dataset) if sized else total_batch * max_steps
+        logger.info("***** Running training *****")
+        logger.info(f"  Num examples = {num_examples}")
+        logger.info(f"  Num Epochs = {num_train_epochs}")
+        logger.info(f"  Instantaneous batch size per device = {args.per_device_train_batch_size}")
+        logger.info(f"  Total train batch size (w. parallel, distributed & accumulation) = {total_batch}")
+        logger.info(f"  Gradient Accumulation steps = {ga}")
+        logger.info(f"  Total optimization steps = {max_steps}")
+
+        epochs_trained, batches_to_skip, rng_state = 0, 0, None
+        state_file = os.path.join(resume_from_checkpoint or "", TRAINER_STATE_NAME)
+        if resume_from_checkpoint is not None and os.path.isfile(state_file):
+            self.state = TrainerState.load_from_json(state_file)
+            epochs_trained = self.state.global_step // updates_per_epoch
+            if not args.ignore_data_skip:
+                batches_to_skip = (self.state.global_step % updates_per_epoch) * ga
+                rng_file = os.path.join(resume_from_checkpoint, RNG_STATE_NAME)
+                rng_state = torch.load(rng_file, weights_only=False) if os.path.isfile(rng_file) else None
+            logger.info(f"  Continuing training from checkpoint {resume_from_checkpoint}: epoch {epochs_trained}, "
+                        f"global step {self.state.global_step}, skipping {batches_to_skip} batches")
+
+        self.callback_handler.model = self.model
+        self.callback_handler.optimizer, self.callback_handler.lr_scheduler = self.optimizer, self.lr_scheduler
+        self.callback_handler.train_dataloader = train_dataloader
+        self.state.max_steps, self.state.num_train_epochs = max_steps, num_train_epochs
+        self.state.is_local_process_zero = self.is_local_process_zero()
+        self.state.is_world_process_zero = self.is_world_process_zero()
+
+        # tr_loss stays a device tensor between logs to avoid a host sync every step
+        tr_loss = torch.tensor(0.0, device=args.device)
+        self._total_loss_scalar = 0.0
+        self._globalstep_last_logged = self.state.global_step
+        self._total_flos = self.state.total_flos
+        model = self.model
+        model.zero_grad()
+        start_time = time.time()
+        self.control = self.callback_handler.on_train_begin(args, self.state, self.control)
+
+        for epoch in range(epochs_trained, num_train_epochs):
+            if rng_state is not None:
+                if batches_to_skip == 0:  # resuming at an epoch boundary: continue the saved random streams
+                    self._set_rng_state(rng_state)
+                    rng_state = None
+                elif rng_state.get("epoch_begin") is not None:  # mid-epoch: replay this epoch's shuffle first
+                    torch.set_rng_state(rng_state["epoch_begin"])
+            # the sampler draws its permutation from the torch RNG when iteration starts; checkpoints keep this
+            # state so a resumed run can replay the same order
+            self._epoch_begin_rng = torch.get_rng_state()
+            if args.past_index >= 0:
+                self._past = None
+            steps_in_epoch = len(train_dataloader) if sized else max_steps * ga
+            self.control = self.callback_handler.on_epoch_begin(args, self.state, self.control)
+
+            for step, inputs in enumerate(train_dataloader):
+                if batches_to_skip > 0:
+                    batches_to_skip -= 1
+                    if batches_to_skip == 0 and rng_state is not None:
+                        self._set_rng_state(rng_state)
+                        rng_state = None
+                    continue
+                if (step + 1) % ga == 0:
+                    self.control = self.callback_handler.on_step_begin(args, self.state, self.control)
+                tr_loss += self.training_step(model, inputs)
+                self._total_flos += float(self.floating_point_ops(inputs))
+
+                # an epoch shorter than one accumulation still ends with an update
+                if (step + 1) % ga == 0 or (steps_in_epoch <= ga and step + 1 == steps_in_epoch):
+                    self._optimizer_step(model)
+                    self.state.global_step += 1
+                    self.state.epoch = epoch + (step + 1) / steps_in_epoch
+                    self.control = self.callback_handler.on_step_end(args, self.state, self.control)
+                    self._maybe_log_save_evaluate(tr_loss)
+                if self.control.should_epoch_stop or self.control.should_training_stop:
+                    break
+
+            self.control = self.callback_handler.on_epoch_end(args, self.state, self.control)
+            self._maybe_log_save_evaluate(tr_loss)
+            if self.control.should_training_stop:
+                break
+
+        self._past = None
+        logger.info("Training completed.")
+        if args.load_best_model_at_end and self.state.best_model_checkpoint is not None:
+            logger.info(f"Loading best model from {self.state.best_model_checkpoint} (score: {self.state.best_metric}).")
+            self._load_model_weights(self.state.best_model_checkpoint)
+
+        metrics = speed_metrics("train", start_time, max_steps * total_batch)
+        self.store_flos()
+        metrics["total_flos"] = self.state.total_flos
+        self._total_loss_scalar += tr_loss.item()
+        train_loss = self._total_loss_scalar / max(self.state.global_step, 1)
+        metrics["train_loss"] = train_loss
+        self.log(metrics)
+        self.control = self.callback_handler.on_train_end(args, self.state, self.control)
+        self.is_in_train = False
+        return TrainOutput(self.state.global_step, train_loss, metrics)
+
+    def _optimizer_step(self, model: nn.Module):
+        """Clip the global gradient norm, step optimizer and schedule, clear the gradients."""
+        if self.args.max_grad_norm is not None and self.args.max_grad_norm > 0:
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), self.args.max_grad_norm)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.lr_scheduler.step()
+        model.zero_grad()
+
+    def _maybe_log_save_evaluate(self, tr_loss: torch.Tensor):
+        if self.control.should_log:
+            tr_loss_scalar = tr_loss.item()
+            tr_loss -= tr_loss  # reset in place: the caller keeps accumulating into the same tensor
+            steps = self.state.global_step - self._globalstep_last_logged
+            logs = {"loss": round(tr_loss_scalar / max(steps, 1), 4), "learning_rate": self._get_learning_rate()}
+            self._total_loss_scalar += tr_loss_scalar
+            self._globalstep_last_logged = self.state.global_step
+            self.log(logs)
+        metrics = self.evaluate() if self.control.should_evaluate else None
+        if self.control.should_save:
+            self._save_checkpoint(metrics=metrics)
+            self.control = self.callback_handler.on_save(self.args, self.state, self.control)
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.args.device.type, dtype=self.amp_dtype)
+
+    def _prepare_inputs(self, inputs: Dict[str, Any]) -> Dict[str, Any]:
+        inputs = {k: v.to(self.args.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+        if self.args.past_index >= 0 and self._past is not None:
+            inputs["mems"] = self._past
+        return inputs
+
+    def training_step(self, model: nn.Module, inputs: Dict[str, Any]) -> torch.Tensor:
+        """Forward + backward on one batch; returns the detached loss divided by gradient_accumulation_steps."""
+        model.train()
+        inputs = self._prepare_inputs(inputs)
+        with self._autocast():
+            loss = self.compute_loss(model, inputs)
+        if self.args.gradient_accumulation_steps > 1:
+            loss = loss / self.args.gradient_accumulation_steps
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        return loss.detach()
+
+    def compute_loss(self, model: nn.Module, inputs: Dict[str, Any], return_outputs: bool = False):
+        """The model's own loss: outputs['loss'] for dict-like outputs, else outputs[0]."""
+        outputs = model(**inputs)
+        if self.args.past_index >= 0:
+            self._past = outputs[self.args.past_index]
+        if isinstance(outputs, dict):
+            if "loss" not in outputs:
+                raise ValueError(f"{type(model).__name__} returned no loss (keys: {list(outputs.keys())}): the batch "
+                                 f"needs labels under one of {self.label_names} (datasets may call it 'label')")
+            loss = outputs["loss"]
+        else:
+            loss = outputs[0]
+        return (loss, outputs) if return_outputs else loss
+
+    def floating_point_ops(self, inputs: Dict[str, Any]) -> int:
+        """Forward+backward FLOPs of a batch: the model's own estimate if it has one, else 6 * tokens * parameters
+        outside embeddings (the 4.4.2 estimate)."""
+        if hasattr(self.model, "floating_point_ops"):
+            return self.model.floating_point_ops(inputs)
+        tokens = inputs.get("input_ids")
+        if not isinstance(tokens, torch.Tensor):
+            return 0
+        if self._non_embedding_params is None:
+            embedding = {id(p) for m in self.model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+            self._non_embedding_params = sum(p.numel() for p in self.model.parameters() if id(p) not in embedding)
+        return 6 * tokens.numel() * self._non_embedding_params
+
+    # -- logging --------------------------------------------------------------------------------------------------
+    def log(self, logs: Dict[str, float]) -> None:
+        """Add `epoch` and `step`, append to state.log_history and hand to the callbacks (TensorBoard, tqdm...)."""
+        if self.state.epoch is not None:
+            logs["epoch"] = round(self.state.epoch, 2)
+        self.state.log_history.append({**logs, "step": self.state.global_step})
+        self.control = self.callback_handler.on_log(self.args, self.state, self.control, logs)
+
+    def store_flos(self):
+        self.state.total_flos = self._total_flos
+
+    def is_local_process_zero(self) -> bool:
+        return self.args.local_rank in (-1, 0)
+
+    def is_world_process_zero(self) -> bool:
+        return self.args.process_index == 0
+
+    def log_metrics(self, split: str, metrics: Dict[str, Any]):
+        """Log `metrics` as an aligned `key = value` table under a `***** {split} metrics *****` header."""
+        if not self.is_world_process_zero():
+            return
+        shown = {k: (f"{v:.4g}" if k == "total_flos" else v) for k, v in metrics.items()}
+        width = max((len(k) for k in shown), default=0)
+        logger.info(f"***** {split} metrics *****")
+        for key in sorted(shown):
+            logger.info(f"  {key:<{width}} = {shown[key]}")
+
+    def save_metrics(self, split: str, metrics: Dict[str, Any], combined: bool = True):
+        """Write `{split}_results.json` in output_dir and, if `combined`, merge the metrics into all_results.json."""
+        if not self.is_world_process_zero():
+            return
+        os.makedirs(self.args.output_dir, exist_ok=True)
+        _write_json(os.path.join(self.args.output_dir, f"{split}_results.json"), metrics)
+        if combined:
+            path = os.path.join(self.args.output_dir, "all_results.json")
+            merged = {}
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8") as f:
+                    merged = json.load(f)
+            merged.update(metrics)
+            _write_json(path, merged)
+
+    def save_state(self):
+        """Write trainer_state.json (log history, best checkpoint...) in output_dir."""
+        if self.is_world_process_zero():
+            os.makedirs(self.args.output_dir, exist_ok=True)
+            self.state.save_to_json(os.path.join(self.args.output_dir, TRAINER_STATE_NAME))
+
+    # -- saving / loading -----------------------------------------------------------------------------------------
+    def save_model(self, output_dir: Optional[str] = None):
+        """Save the model (save_pretrained, or a bare state dict for plain modules), the LoRA + head tensors when
+        the model has LoRA layers, the tokenizer and training_args.bin, in output_dir (default args.output_dir)."""
+        if not self.is_world_process_zero():
+            return
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        os.makedirs(output_dir, exist_ok=True)
+        logger.info(f"Saving model checkpoint to {output_dir}")
+        if hasattr(self.model, "save_pretrained"):
+            self.model.save_pretrained(output_dir)
+        else:
+            torch.save(self.model.state_dict(), os.path.join(output_dir, WEIGHTS_NAME))
+        if any("lora_" in name for name, _ in self.model.named_parameters()):
+            from safetensors.torch import save_file
+
+            lora = {k: v.contiguous() for k, v in lora_state_dict(self.model).items()}
+            torch.save(lora, os.path.join(output_dir, LORA_WEIGHTS_NAME))
+            save_file(lora, os.path.join(output_dir, SAFE_LORA_WEIGHTS_NAME), metadata={"format": "pt"})
+        if self.tokenizer is not None and hasattr(self.tokenizer, "save_pretrained"):
+            self.tokenizer.save_pretrained(output_dir)
+        torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))
+
+    def _save_checkpoint(self, metrics: Optional[Dict[str, float]] = None):
+        """Write checkpoint-N (into a temporary folder renamed at the end: a crash leaves no half checkpoint)."""
+        if not self.is_world_process_zero():
+            return
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        final = os.path.join(self.args.output_dir, name)
+        tmp = os.path.join(self.args.output_dir, f"tmp-{name}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.store_flos()
+        self.save_model(tmp)
+        torch.save(self.optimizer.state_dict(), os.path.join(tmp, OPTIMIZER_NAME))
+        torch.save(self.lr_scheduler.state_dict(), os.path.join(tmp, SCHEDULER_NAME))
+        if self.scaler is not None:
+            torch.save(self.scaler.state_dict(), os.path.join(tmp, SCALER_NAME))
+        torch.save(self._get_rng_state(), os.path.join(tmp, RNG_STATE_NAME))
+
+        if metrics is not None and self.args.metric_for_best_model is not None:
+            key = self.args.metric_for_best_model
+            key = key if key.startswith("eval_") else f"eval_{key}"
+            if key not in metrics:
+                raise KeyError(f"metric_for_best_model={self.args.metric_for_best_model!r} is not among the eval "
+                               f"metrics {sorted(metrics)}: pick one of those")
+            value = metrics[key]
+            better = np.greater if self.args.greater_is_better else np.less
+            if self.state.best_metric is None or better(value, self.state.best_metric):
+                self.state.best_metric = value
+                self.state.best_model_checkpoint = final
+        self.state.save_to_json(os.path.join(tmp, TRAINER_STATE_NAME))
+
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        self._rotate_checkpoints()
+
+    def _sorted_checkpoints(self) -> List[str]:
+        folder = self.args.output_dir
+        found = [(int(n.split("-")[1]), os.path.join(folder, n)) for n in os.listdir(folder)
+                 if n.startswith(f"{PREFIX_CHECKPOINT_DIR}-") and n.split("-")[1].isdigit()
+                 and os.path.isdir(os.path.join(folder, n))]
+        return [path for _, path in sorted(found)]
+
+    def _rotate_checkpoints(self):
+        """Keep at most save_total_limit checkpoints: delete the oldest, but never the best one nor the newest
+        (needed to resume), so with a limit of 1 both may remain."""
+        limit = self.args.save_total_limit
+        if limit is None or limit <= 0:
+            return
+        ckpts = self._sorted_checkpoints()
+        best = self.state.best_model_checkpoint
+        keep = {ckpts[-1]} | ({os.path.normpath(best)} if best else set())
+        deletable = [c for c in ckpts if os.path.normpath(c) not in keep]
+        for ckpt in deletable[: max(0, len(ckpts) - max(limit, len(keep)))]:
+            logger.info(f"Deleting older checkpoint [{ckpt}] due to args.save_total_limit")
+            shutil.rmtree(ckpt)
+
+    def _load_model_weights(self, folder: str):
+        """Load a saved model's weights into self.model in place (keeps its requires_grad flags and LoRA setup)."""
+        from .modeling_utils import load_state_dict_file
+
+        for name in (SAFE_WEIGHTS_NAME, WEIGHTS_NAME):
+            path = os.path.join(folder, name)
+            if os.path.isfile(path):
+                logger.info(f"Loading model weights from {path}")
+                self.model.load_state_dict(load_state_dict_file(path))
+                return
+        raise ValueError(f"{folder} holds neither {SAFE_WEIGHTS_NAME} nor {WEIGHTS_NAME}: pass a checkpoint folder "
+                         "written by Trainer")
+
+    def _load_optimizer_and_scheduler(self, checkpoint: Optional[str]):
+        if checkpoint is None:
+            return
+        opt, sched = os.path.join(checkpoint, OPTIMIZER_NAME), os.path.join(checkpoint, SCHEDULER_NAME)
+        if os.path.isfile(opt) and os.path.isfile(sched):
+            self.optimizer.load_state_dict(torch.load(opt, map_location=self.args.device, weights_only=True))
+            self.lr_scheduler.load_state_dict(torch.load(sched, weights_only=True))
+        scaler = os.path.join(checkpoint, SCALER_NAME)
+        if self.scaler is not None and os.path.isfile(scaler):
+            self.scaler.load_state_dict(torch.load(scaler, weights_only=True))
+
+    def _get_rng_state(self) -> Dict[str, Any]:
+        state = {
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),
+            "cpu": torch.get_rng_state(),
+            "epoch_begin": self._epoch_begin_rng,
+        }
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    @staticmethod
+    def _set_rng_state(state: Dict[str, Any]):
+        random.setstate(state["python"])
+        np.random.set_state(state["numpy"])
+        torch.set_rng_state(state["cpu"])
+        if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+    # -- evaluation / prediction ------------------------------------------------------------------------------------
+    def evaluate(self, eval_dataset: Optional[Dataset] = None, ignore_keys: Optional[List[str]] = None,
+                 metric_key_prefix: str = "eval") -> Dict[str, float]:
+        """Loss (and compute_metrics results) on the eval set, keys prefixed `{metric_key_prefix}_`; also logged."""
+        dataloader = self.get_eval_dataloader(eval_dataset)
+        start_time = time.time()
+        output = self.prediction_loop(
+            dataloader, "Evaluation", prediction_loss_only=True if self.compute_metrics is None else None,
+            ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix,
+        )
+        output.metrics.update(speed_metrics(metric_key_prefix, start_time, len(dataloader.dataset)))
+        self.log(output.metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, output.metrics)
+        return output.metrics
+
+    def predict(self, test_dataset: Dataset, ignore_keys: Optional[List[str]] = None,
+                metric_key_prefix: str = "eval") -> PredictionOutput:
+        """Predictions (logits), label_ids (if the data has labels) and metrics for `test_dataset`."""
+        dataloader = self.get_test_dataloader(test_dataset)
+        start_time = time.time()
+        output = self.prediction_loop(dataloader, "Prediction", ignore_keys=ignore_keys,
+                                      metric_key_prefix=metric_key_prefix)
+        output.metrics.update(speed_metrics(metric_key_prefix, start_time, len(dataloader.dataset)))
+        return output
+
+    def prediction_loop(self, dataloader: DataLoader, description: str, prediction_loss_only: Optional[bool] = None,
+                        ignore_keys: Optional[List[str]] = None, metric_key_prefix: str = "eval") -> PredictionOutput:
+        if prediction_loss_only is None:
+            prediction_loss_only = self.args.prediction_loss_only
+        logger.info(f"***** Running {description} *****")
+        logger.info(f"  Num examples = {len(dataloader.dataset)}")
+        logger.info(f"  Batch size = {dataloader.batch_size}")
+        model = self.model
+        model.eval()
+        self.callback_handler.eval_dataloader = dataloader
+        if self.args.past_index >= 0:
+            self._past = None
+        loss_sum, n_seen, preds, labels = 0.0, 0, [], []
+        for inputs in dataloader:
+            n = _num_rows(inputs)
+            loss, logits, label = self.prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+            if loss is not None:  # weight by batch size: the mean over examples, as 4.4.2
+                loss_sum += loss.item() * n
+                n_seen += n
+            if logits is not None:
+                preds.append(_nested_to_numpy(logits))
+            if label is not None:
+                labels.append(_nested_to_numpy(label))
+            self.control = self.callback_handler.on_prediction_step(self.args, self.state, self.control)
+        self._past = None
+
+        preds = _nested_concat(preds) if preds else None
+        label_ids = _nested_concat(labels) if labels and not prediction_loss_only else None
+        if self.compute_metrics is not None and preds is not None and label_ids is not None:
+            metrics = denumpify_detensorize(self.compute_metrics(EvalPrediction(predictions=preds, label_ids=label_ids)))
+        else:
+            metrics = {}
+        if n_seen:
+            metrics["loss"] = loss_sum / n_seen
+        prefix = f"{metric_key_prefix}_"
+        metrics = {k if k.startswith(prefix) else prefix + k: v for k, v in metrics.items()}
+        return PredictionOutput(predictions=preds, label_ids=label_ids, metrics=metrics)
+
+    def prediction_step(self, model: nn.Module, inputs: Dict[str, Any], prediction_loss_only: bool,
+                        ignore_keys: Optional[List[str]] = None):
+        """(loss or None, logits or None, labels or None) for one batch, without gradients."""
+        has_labels = all(inputs.get(k) is not None for k in self.label_names)
+        inputs = self._prepare_inputs(inputs)
+        if ignore_keys is None:
+            ignore_keys = list(getattr(getattr(self.model, "config", None), "keys_to_ignore_at_inference", []) or [])
+        labels = None
+        if has_labels:
+            labels = tuple(inputs[k].detach() for k in self.label_names)
+            labels = labels[0] if len(labels) == 1 else labels
+        with torch.no_grad(), self._autocast():
+            if has_labels:
+                loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
+                loss = loss.mean().detach()
+                skip = set(ignore_keys) | {"loss"}
+                logits = tuple(v for k, v in outputs.items() if k not in skip) if isinstance(outputs, dict) else outputs[1:]
+            else:
+                loss = None
+                outputs = model(**inputs)
+                logits = tuple(v for k, v in outputs.items() if k not in ignore_keys) if isinstance(outputs, dict) else outputs
+                if self.args.past_index >= 0:
+                    self._past = outputs[self.args.past_index - 1]
+        if prediction_loss_only:
+            return loss, None, None
+        logits = tuple(v.detach() if isinstance(v, torch.Tensor) else v for v in logits)
+        return loss, (logits[0] if len(logits) == 1 else logits), labels
+
+
+def _write_json(path: str, obj: Dict[str, Any]):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=4, sort_keys=True)
+        f.write("\n")
