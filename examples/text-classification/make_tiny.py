@@ -7,6 +7,7 @@ byte-level BPE tokenizer trained on it (vocab.json + merges.txt, like roberta-ba
 Same --seed, same files: running it again changes nothing.
 """
 import argparse
+import json
 import os
 import random
 
@@ -18,7 +19,7 @@ SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's ids 0.
 
 
 def make_sentence(rng, label):
-    words = [rng.choice(FILLER) for _ in range(rng.randint(3, 10))]
+    words = [rng.choice(FILLER) for _ in range(rng.randint(2, 7))]
     words.insert(rng.randint(0, len(words)), rng.choice(POSITIVE if label else NEGATIVE))
     return " ".join(words) + " ."
 
@@ -42,8 +43,10 @@ def write_sst2_like(folder, n_train=512, n_dev=128, n_test=64, seed=0):
     return sentences
 
 
-def train_tokenizer(texts, folder, vocab_size=300):
-    """A byte-level BPE like roberta-base's, trained on `texts`, saved as vocab.json + merges.txt."""
+def train_tokenizer(texts, folder, vocab_size=400, model_max_length=128):
+    """A byte-level BPE like roberta-base's, trained on `texts`, saved as vocab.json + merges.txt (and a
+    tokenizer_config.json capping inputs at what the tiny model's position table holds). 256 byte symbols + 5
+    specials leave ~140 merges at vocab_size 400: enough for every made-up word to be one token."""
     from tokenizers import ByteLevelBPETokenizer
 
     tok = ByteLevelBPETokenizer()
@@ -51,11 +54,14 @@ def train_tokenizer(texts, folder, vocab_size=300):
                             show_progress=False)
     os.makedirs(folder, exist_ok=True)
     tok.save_model(folder)
+    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+        json.dump({"model_max_length": model_max_length}, f)
     return tok.get_vocab_size()
 
 
 def make_model(folder, vocab_size, seed=0, hidden_size=32, layers=2, heads=2, max_seq_length=128):
-    """A random RoBERTa encoder saved like a pretrained checkpoint (config.json + weights)."""
+    """A random RoBERTa encoder saved like a pretrained checkpoint (config.json + weights). Its weights are drawn
+    wider than RoBERTa's 0.02 so that the frozen random encoder passes enough of each word on for LoRA to use."""
     import torch
 
     from transformers import RobertaConfig, RobertaModel
@@ -64,7 +70,7 @@ def make_model(folder, vocab_size, seed=0, hidden_size=32, layers=2, heads=2, ma
     config = RobertaConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=layers,
                            num_attention_heads=heads, intermediate_size=4 * hidden_size,
                            max_position_embeddings=max_seq_length + 2,  # RoBERTa positions start after pad id 1
-                           type_vocab_size=1, layer_norm_eps=1e-5)
+                           type_vocab_size=1, layer_norm_eps=1e-5, initializer_range=0.1)
     RobertaModel(config).save_pretrained(folder)
 
 

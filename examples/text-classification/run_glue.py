@@ -14,7 +14,6 @@ trainer_state.json, train/eval results (MNLI: eval_results.json for matched, eva
 mismatched), all_results.json, and with --do_predict test_results_<task>.txt plus the GLUE server file
 (e.g. SST-2.tsv, MNLI-m.tsv/MNLI-mm.tsv).
 """
-import json
 import logging
 import os
 import random
@@ -47,7 +46,7 @@ from transformers.data.glue import (
     glue_task,
     load_glue,
 )
-from transformers.lora import count_parameters, fork_trainable_rule, load_lora_state_dict, lora_state_dict
+from transformers.lora import count_parameters, fork_trainable_rule, load_lora_state_dict
 from transformers.trainer_utils import get_last_checkpoint
 
 task_to_keys = {task: keys for task, keys in GLUE_TASK_TO_KEYS.items() if task != "ax"}  # ax has no train set
@@ -370,11 +369,7 @@ def main(args=None):
         train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
         metrics = train_result.metrics
         metrics["train_samples"] = len(train_dataset)
-        trainer.save_model()  # saves the tokenizer too
-        if model_args.apply_lora and trainer.is_world_process_zero():
-            path = os.path.join(training_args.output_dir, "pytorch_model_lora.bin")
-            torch.save(lora_state_dict(model), path + ".tmp")
-            os.replace(path + ".tmp", path)
+        trainer.save_model()  # also the tokenizer and, with LoRA, pytorch_model_lora.bin
         trainer.log_metrics("train", metrics)
         trainer.save_metrics("train", metrics)
         trainer.save_state()
@@ -403,11 +398,7 @@ def main(args=None):
                 name, text = glue_submission(task, predictions, idx)
                 write_atomic(os.path.join(training_args.output_dir, name), text)
             logger.info(f"***** Test results {task} written to {training_args.output_dir} *****")
-
-    if all_results and trainer.is_world_process_zero():
-        path = os.path.join(training_args.output_dir, "all_results.json")
-        write_atomic(path, json.dumps(all_results, indent=4, sort_keys=True))
-    return all_results
+    return all_results  # also merged into all_results.json by save_metrics
 
 
 if __name__ == "__main__":

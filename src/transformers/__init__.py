@@ -18,3 +18,5 @@ from .models.roberta import (RobertaConfig, RobertaForSequenceClassification, Ro
                              RobertaPreTrainedModel, RobertaTokenizer, RobertaTokenizerFast)
 from .models.bert import (BertConfig, BertForSequenceClassification, BertModel, BertPreTrainedModel,
                           BertTokenizer, BertTokenizerFast)
+from .models.deberta_v2 import (DebertaV2Config, DebertaV2ForSequenceClassification, DebertaV2Model,
+                                DebertaV2PreTrainedModel, DebertaV2Tokenizer, DebertaV2TokenizerFast)

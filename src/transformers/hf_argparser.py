@@ -41,6 +41,7 @@ def _strip_optional(tp):
 
 class HfArgumentParser(ArgumentParser):
     def __init__(self, dataclass_types, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # a misspelt flag must fail, not silently match a longer one
         super().__init__(**kwargs)
         if dataclasses.is_dataclass(dataclass_types):
             dataclass_types = [dataclass_types]

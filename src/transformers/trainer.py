@@ -156,7 +156,7 @@ class Trainer:
         self.label_names = self.args.label_names if self.args.label_names is not None else ["labels"]
         self.is_in_train = False
         self._signature_columns = None
-        self._non_embedding_params = None
+        self._num_params = None
         self._past = None
         self._epoch_begin_rng = None
         self.state = TrainerState()
@@ -486,17 +486,14 @@ class Trainer:
         return (loss, outputs) if return_outputs else loss
 
     def floating_point_ops(self, inputs: Dict[str, Any]) -> int:
-        """Forward+backward FLOPs of a batch: the model's own estimate if it has one, else 6 * tokens * parameters
-        outside embeddings (the 4.4.2 estimate)."""
+        """Forward+backward FLOPs of a batch: the model's own estimate if it has one, else 4.4.2's
+        6 * (elements of the `*input*` tensors) * (all model parameters)."""
         if hasattr(self.model, "floating_point_ops"):
             return self.model.floating_point_ops(inputs)
-        tokens = inputs.get("input_ids")
-        if not isinstance(tokens, torch.Tensor):
-            return 0
-        if self._non_embedding_params is None:
-            embedding = {id(p) for m in self.model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
-            self._non_embedding_params = sum(p.numel() for p in self.model.parameters() if id(p) not in embedding)
-        return 6 * tokens.numel() * self._non_embedding_params
+        tokens = sum(v.numel() for k, v in inputs.items() if "input" in k and isinstance(v, torch.Tensor))
+        if self._num_params is None:
+            self._num_params = sum(p.numel() for p in self.model.parameters())
+        return 6 * tokens * self._num_params
 
     # -- logging --------------------------------------------------------------------------------------------------
     def log(self, logs: Dict[str, float]) -> None:

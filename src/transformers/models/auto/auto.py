@@ -14,6 +14,8 @@ MODEL_TYPES = {
     "roberta": ("roberta", "RobertaConfig", "RobertaModel", "RobertaForSequenceClassification",
                 "RobertaTokenizerFast"),
     "bert": ("bert", "BertConfig", "BertModel", "BertForSequenceClassification", "BertTokenizerFast"),
+    "deberta-v2": ("deberta_v2", "DebertaV2Config", "DebertaV2Model", "DebertaV2ForSequenceClassification",
+                   "DebertaV2TokenizerFast"),
 }
 
 _HUB_KWARGS = ("cache_dir", "revision", "use_auth_token", "local_files_only", "force_download", "proxies",

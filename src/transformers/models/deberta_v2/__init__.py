@@ -1,2 +1,4 @@
 from .configuration_deberta_v2 import DebertaV2Config
 from .modeling_deberta_v2 import DebertaV2ForSequenceClassification, DebertaV2Model, DebertaV2PreTrainedModel
+from .tokenization_deberta_v2 import DebertaV2Tokenizer
+from .tokenization_deberta_v2_fast import DebertaV2TokenizerFast

@@ -78,6 +78,8 @@ class RelativePositions:
 
 def _skew(scores, length):
     """scores[..., i, m] with m = j - i + L - 1 (2L-1 columns) -> out[..., i, j]; slicing and reshaping only."""
+    if length == 1:
+        return scores
     lead = scores.shape[:-2]
     flat = scores.reshape(*lead, length * (2 * length - 1))
     flat = flat[..., length - 1: length - 1 + length * (2 * length - 2)]
@@ -478,8 +480,9 @@ class DebertaV2ForSequenceClassification(DebertaV2PreTrainedModel):
                 return logits1.new_zeros(())
             logits1, logits2, mean, labels = logits1[keep], logits2[keep], mean[keep], labels.view(-1)[keep]
         target = F.softmax(mean, dim=-1)
-        consistency = (F.kl_div(F.log_softmax(logits1, dim=-1), target, reduction="mean")
-                       + F.kl_div(F.log_softmax(logits2, dim=-1), target, reduction="mean"))
+        # the fork's F.kl_div(..., reduction="mean"): summed KL over batch x labels divided by that element count
+        consistency = (F.kl_div(F.log_softmax(logits1, dim=-1), target, reduction="sum")
+                       + F.kl_div(F.log_softmax(logits2, dim=-1), target, reduction="sum")) / target.numel()
         return self._loss(logits1, labels) + self._loss(logits2, labels) + 0.5 * self.reg_loss_wgt * consistency
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,

@@ -297,8 +297,6 @@ def sequence_classification_loss(logits, labels, num_labels):
 
 
 class RobertaForSequenceClassification(RobertaPreTrainedModel):
-    _keys_to_ignore_on_load_unexpected = [r"position_ids", r"pooler"]
-
     def __init__(self, config):
         super().__init__(config)
         self.num_labels = config.num_labels

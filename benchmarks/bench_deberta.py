@@ -1,0 +1,129 @@
+"""DeBERTa-V2 attention speed: this package against Hugging Face transformers, forward + backward, CPU.
+
+The two packages share the import name `transformers`, so each runs in its own interpreter (one per venv); both
+build the same configuration from the same weights and inputs, and the parent prints milliseconds side by side.
+
+    python benchmarks/bench_deberta.py --ours /tmp/dev/bin/python --hf /tmp/hf/bin/python [--write]
+
+--write appends the table to benchmarks/RESULTS.md under "## DeBERTa-V2 attention" (replacing an older copy of
+that section only). The configuration is deberta-v3-base's attention (768 hidden, 12 heads, 256 log buckets over
+512 positions, shared keys, c2p|p2c, LayerNorm'd relative embeddings) with fewer layers to fit CPU time.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CONFIG = dict(vocab_size=1000, hidden_size=768, num_hidden_layers=2, num_attention_heads=12, intermediate_size=3072,
+              max_position_embeddings=512, relative_attention=True, position_buckets=256, max_relative_positions=-1,
+              share_att_key=True, pos_att_type="p2c|c2p", norm_rel_ebd="layer_norm", position_biased_input=False,
+              type_vocab_size=0, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, num_labels=3)
+SHAPES = [(8, 128), (4, 256), (2, 512)]  # (batch, length): ~1k tokens per step at each GLUE length
+SECTION = "## DeBERTa-V2 attention"
+
+
+def inputs(torch, batch, length):
+    g = torch.Generator().manual_seed(batch * 1000 + length)
+    ids = torch.randint(4, CONFIG["vocab_size"], (batch, length), generator=g)
+    mask = torch.ones(batch, length, dtype=torch.long)
+    mask[batch // 2:, length * 3 // 4:] = 0  # padding in half of the rows
+    ids[:, 0] = 1
+    return ids, mask, torch.tensor([i % 3 for i in range(batch)])
+
+
+def worker(args):
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import DebertaV2Config, DebertaV2ForSequenceClassification
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = DebertaV2ForSequenceClassification(DebertaV2Config(**CONFIG))
+    if os.path.isfile(args.weights):
+        model.load_state_dict(load_file(args.weights), strict=False)
+    else:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, args.weights)
+    result = {}
+    for batch, length in SHAPES:
+        ids, mask, labels = inputs(torch, batch, length)
+        model.eval()
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=mask).logits
+        model.train()
+        times = []
+        for step in range(args.warmup + args.repeat):
+            model.zero_grad(set_to_none=True)
+            start = time.perf_counter()
+            model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
+            if step >= args.warmup:
+                times.append((time.perf_counter() - start) * 1000)
+        result[f"{batch}x{length}"] = {"ms": statistics.median(times), "logits": logits.tolist()}
+    print(json.dumps(result))
+
+
+def run_worker(python, weights, args):
+    cmd = [python, __file__, "--worker", "--weights", weights, "--threads", str(args.threads),
+           "--repeat", str(args.repeat), "--warmup", str(args.warmup)]
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/")
+    if out.returncode != 0:
+        sys.exit(f"{python} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--ours", default=sys.executable, help="python with this package installed")
+    p.add_argument("--hf", default="/tmp/hf/bin/python", help="python with Hugging Face transformers installed")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--write", action="store_true", help="append the table to benchmarks/RESULTS.md")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--weights", default="", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        return worker(args)
+    for python in (args.ours, args.hf):
+        if not os.path.isfile(python):
+            sys.exit(f"no interpreter at {python}: pass --ours/--hf with the python of each venv")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = os.path.join(tmp, "weights.safetensors")
+        ours = run_worker(args.ours, weights, args)  # writes the weights the HF run then loads
+        hf = run_worker(args.hf, weights, args)
+
+    import torch
+
+    rows = ["| batch x length | ours fwd+bwd (ms) | HF fwd+bwd (ms) | speed-up | max abs logit diff (eval) |",
+            "|---|---|---|---|---|"]
+    for key in ours:
+        diff = (torch.tensor(ours[key]["logits"]) - torch.tensor(hf[key]["logits"])).abs().max().item()
+        rows.append(f"| {key} | {ours[key]['ms']:.0f} | {hf[key]['ms']:.0f} | "
+                    f"{hf[key]['ms'] / ours[key]['ms']:.2f}x | {diff:.1e} |")
+    table = "\n".join(rows)
+    print(table)
+    if args.write:
+        import torch as _t
+
+        text = (f"{SECTION}\n\n`python benchmarks/bench_deberta.py --write` (CPU, {args.threads} threads, torch "
+                f"{_t.__version__}, median of {args.repeat} train steps after {args.warmup} warm-up). Model: "
+                "deberta-v3-base attention (768 hidden, 12 heads, 256 log buckets / 512 positions, shared keys, "
+                "c2p|p2c), 2 layers, dropout on, a quarter of the tokens padding in half the rows. HF = latest "
+                "transformers (DebertaV2ForSequenceClassification) from the same weights.\n\n" + table + "\n")
+        path = Path(__file__).resolve().parent / "RESULTS.md"
+        old = path.read_text() if path.exists() else "# Benchmarks\n"
+        if SECTION in old:  # replace our section only; other sections stay as they are
+            head, _, rest = old.partition(SECTION)
+            tail = rest[rest.find("\n## "):] if "\n## " in rest else ""
+            old = head.rstrip("\n") + "\n" + tail
+        path.write_text(old.rstrip("\n") + "\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()

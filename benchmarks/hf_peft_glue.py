@@ -1,0 +1,131 @@
+"""The HF + PEFT side of benchmarks/real_glue.py: LoRA fine-tuning of a BERT checkpoint on one GLUE task with
+stock Hugging Face transformers (Trainer) and peft, the recipe real_glue.py also gives our run_glue.py.
+
+Runs in its own environment (latest transformers + peft), never with our package:
+    /tmp/hf/bin/python benchmarks/hf_peft_glue.py --model_dir DIR --glue_dir ../shared/data/glue --task sst2 \
+        --max_train_samples 4000 --seed 1 --out_json result.json
+
+Reads the GLUE tsv files directly (tab-separated, quoting off; CoLA train/dev have no header) and keeps the first
+`max_train_samples` training rows in file order, as run_glue.py's --max_train_samples does. Writes a JSON with the
+dev metrics and the training / evaluation wall times.
+"""
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+TASKS = {  # task -> (folder, text columns, CoLA-style headerless train/dev, number of labels)
+    "cola": ("CoLA", ("sentence",), True, 2),
+    "sst2": ("SST-2", ("sentence",), False, 2),
+    "rte": ("RTE", ("sentence1", "sentence2"), False, 2),
+    "stsb": ("STS-B", ("sentence1", "sentence2"), False, 1),
+}
+RTE_LABELS = ["entailment", "not_entailment"]  # GLUE's label order
+
+
+def read_split(glue_dir, task, split):
+    folder, columns, headerless, _ = TASKS[task]
+    lines = [line for line in (Path(glue_dir) / folder / f"{split}.tsv").read_text(encoding="utf-8").split("\n")
+             if line]
+    if headerless:  # CoLA: source, label, original label, sentence
+        rows = [line.split("\t") for line in lines]
+        return {"sentence": [r[3] for r in rows], "label": [int(r[1]) for r in rows]}
+    header = lines[0].split("\t")
+    rows = [line.split("\t") for line in lines[1:]]
+    data = {c: [r[header.index(c)] for r in rows] for c in columns}
+    label_col = "score" if task == "stsb" else "label"
+    raw = [r[header.index(label_col)] for r in rows]
+    data["label"] = ([float(x) for x in raw] if task == "stsb" else
+                     [RTE_LABELS.index(x) for x in raw] if task == "rte" else [int(x) for x in raw])
+    return data
+
+
+def metrics(task, preds, labels):
+    if task == "stsb":
+        from scipy.stats import pearsonr, spearmanr
+        return {"pearson": float(pearsonr(preds, labels)[0]), "spearmanr": float(spearmanr(preds, labels)[0])}
+    preds = preds.argmax(-1)
+    if task == "cola":
+        from sklearn.metrics import matthews_corrcoef
+        return {"matthews_correlation": float(matthews_corrcoef(labels, preds))}
+    return {"accuracy": float((preds == labels).mean())}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model_dir", required=True)
+    p.add_argument("--glue_dir", required=True)
+    p.add_argument("--task", required=True, choices=sorted(TASKS))
+    p.add_argument("--max_train_samples", type=int, default=None)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--learning_rate", type=float, default=5e-4)
+    p.add_argument("--num_train_epochs", type=float, default=1.0)
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--eval_batch_size", type=int, default=128)
+    p.add_argument("--max_seq_length", type=int, default=128)
+    p.add_argument("--lora_r", type=int, default=8)
+    p.add_argument("--lora_alpha", type=int, default=16)
+    p.add_argument("--weight_decay", type=float, default=0.0)
+    p.add_argument("--warmup_ratio", type=float, default=0.0)
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--out_json", required=True)
+    args = p.parse_args()
+
+    t_start = time.time()
+    import datasets
+    import peft
+    import torch
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                              TrainingArguments, set_seed)
+
+    set_seed(args.seed)
+    num_labels = TASKS[args.task][3]
+    columns = TASKS[args.task][1]
+    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
+
+    def encode(split, limit):
+        data = read_split(args.glue_dir, args.task, split)
+        if limit is not None:
+            data = {k: v[:limit] for k, v in data.items()}
+        enc = tokenizer(*[data[c] for c in columns], truncation=True, max_length=args.max_seq_length)
+        return datasets.Dataset.from_dict({**enc, "labels": data["label"]})
+
+    train, dev = encode("train", args.max_train_samples), encode("dev", None)
+    model = AutoModelForSequenceClassification.from_pretrained(args.model_dir, num_labels=num_labels)
+    lora = peft.LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=0.0,
+                           target_modules=["query", "value"], modules_to_save=["classifier"])
+    model = peft.get_peft_model(model, lora)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+    targs = TrainingArguments(
+        output_dir=args.output_dir, per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.eval_batch_size, learning_rate=args.learning_rate,
+        num_train_epochs=args.num_train_epochs, weight_decay=args.weight_decay,
+        warmup_steps=args.warmup_ratio,  # transformers 5: a float below 1 is a ratio of the total steps (ceil)
+        lr_scheduler_type="linear", seed=args.seed, save_strategy="no", eval_strategy="no", logging_strategy="no",
+        report_to=[], disable_tqdm=True, use_cpu=True, dataloader_num_workers=0, remove_unused_columns=False,
+    )
+    trainer = Trainer(model=model, args=targs, train_dataset=train, data_collator=DataCollatorWithPadding(tokenizer))
+    t0 = time.time()
+    train_out = trainer.train()
+    t1 = time.time()
+    pred = trainer.predict(dev)
+    t2 = time.time()
+    labels = np.asarray(dev["labels"])
+    preds = pred.predictions.squeeze(-1) if num_labels == 1 else pred.predictions
+    result = {"side": "hf+peft", "task": args.task, "seed": args.seed, "train_samples": len(train),
+              "dev_samples": len(dev), "trainable_params": trainable, "train_loss": train_out.training_loss,
+              "train_seconds": t1 - t0, "eval_seconds": t2 - t1, "total_seconds": time.time() - t_start,
+              "torch": torch.__version__, "threads": torch.get_num_threads(), **metrics(args.task, preds, labels)}
+    tmp = args.out_json + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=2)
+    os.replace(tmp, args.out_json)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
