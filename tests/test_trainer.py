@@ -25,7 +25,7 @@ from torch.utils.data import SequentialSampler
 from transformers import RobertaConfig, RobertaForSequenceClassification
 from transformers.data.data_collator import DataCollatorWithPadding, default_data_collator
 from transformers.lora import lora_state_dict, mark_only_lora_as_trainable
-from transformers.trainer import Trainer
+from transformers.trainer import LengthGroupedSampler, Trainer
 from transformers.trainer_callback import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 from transformers.training_args import TrainingArguments
@@ -274,6 +274,23 @@ def test_evaluate_predict_and_metric_files(tmp_path):
     assert json.loads((tmp_path / "trainer_state.json").read_text())["log_history"][0]["dev_loss"] == metrics["dev_loss"]
 
 
+def test_group_by_length_sampler():
+    lengths = [int(x) for x in torch.randint(1, 100, (230,), generator=torch.Generator().manual_seed(0))]
+    torch.manual_seed(0)
+    order = list(LengthGroupedSampler(lengths, batch_size=2))
+    assert sorted(order) == list(range(230))
+    assert lengths[order[0]] == max(lengths)  # the longest batch comes first (fail fast on memory)
+    mega = order[1:100]  # inside a mega-batch of 50 batches, lengths descend
+    assert all(lengths[a] >= lengths[b] for a, b in zip(mega, mega[1:]))
+
+
+def test_bf16_and_progress_bars(tmp_path):
+    trainer = toy_train(tmp_path, bf16=True, max_steps=3, disable_tqdm=False, evaluation_strategy="steps",
+                        eval_steps=2)
+    assert trainer.state.global_step == 3 and trainer.model.classifier.weight.dtype == torch.float32
+    assert all(np.isfinite(h.get("loss", 0.0)) for h in trainer.state.log_history)
+
+
 def test_steps_epochs_and_logging(tmp_path):
     """37 examples / batch 4 = 10 batches; grad accumulation 3 -> 3 updates per epoch; 2.5 epochs -> ceil(7.5) = 8
     steps over 3 epochs. Logged loss = mean of the interval's losses, learning rate read after the step."""
@@ -343,3 +360,17 @@ def test_bad_usage_errors(tmp_path):
     unlabeled = [{"input_ids": r["input_ids"]} for r in toy_data(8)]
     with pytest.raises(ValueError, match="returned no loss"):
         Trainer(model=Toy(), args=toy_args(tmp_path, max_steps=1), train_dataset=unlabeled).train()
+
+
+def test_set_seed_is_reproducible(monkeypatch):
+    import random
+
+    from transformers.trainer_utils import set_seed
+
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    set_seed(3)
+    first = (random.random(), np.random.rand(), torch.rand(1).item())
+    assert os.environ["PYTHONHASHSEED"] == "3" and os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+    set_seed(3)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first

@@ -20,3 +20,16 @@ from .models.bert import (BertConfig, BertForSequenceClassification, BertModel, 
                           BertTokenizer, BertTokenizerFast)
 from .models.deberta_v2 import (DebertaV2Config, DebertaV2ForSequenceClassification, DebertaV2Model,
                                 DebertaV2PreTrainedModel, DebertaV2Tokenizer, DebertaV2TokenizerFast)
+
+# training (Trainer helper)
+from .data.data_collator import DataCollator, DataCollatorWithPadding, default_data_collator
+from .hf_argparser import HfArgumentParser
+from .optimization import (AdamW, SchedulerType, get_constant_schedule, get_constant_schedule_with_warmup,
+                           get_cosine_schedule_with_warmup, get_cosine_with_hard_restarts_schedule_with_warmup,
+                           get_linear_schedule_with_warmup, get_polynomial_decay_schedule_with_warmup, get_scheduler)
+from .trainer import Trainer
+from .trainer_callback import (DefaultFlowCallback, PrinterCallback, ProgressCallback, TensorBoardCallback,
+                               TrainerCallback, TrainerControl, TrainerState)
+from .trainer_utils import (EvalPrediction, IntervalStrategy, PredictionOutput, TrainOutput, get_last_checkpoint,
+                            set_seed)
+from .training_args import TrainingArguments

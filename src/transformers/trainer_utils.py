@@ -72,6 +72,11 @@ def set_seed(seed: int):
     torch.cuda.manual_seed_all(seed)
 
 
+def is_main_process(local_rank: int) -> bool:
+    """Whether this process logs and saves: the only process (-1) or the first of a distributed run (0)."""
+    return local_rank in (-1, 0)
+
+
 def get_last_checkpoint(folder: str) -> Optional[str]:
     """Path of the `checkpoint-N` sub-folder of `folder` with the largest N, or None if there is none."""
     found = [

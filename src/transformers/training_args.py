@@ -56,7 +56,8 @@ class TrainingArguments:
         default=1, metadata={"help": "Number of batches whose gradients are summed before one optimizer update."}
     )
     eval_accumulation_steps: Optional[int] = field(
-        default=None, metadata={"help": "Move eval outputs to CPU every this many eval batches (saves GPU memory)."}
+        default=None, metadata={"help": "Accepted for 4.4.2 compatibility: eval outputs always go to the CPU after "
+                                        "each batch."}
     )
     learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate of AdamW."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW decoupled weight decay (not on bias/LayerNorm)."})

@@ -27,8 +27,7 @@ Efficient disentangled attention (same result as the reference gathers):
   * c2p/p2c are matrix products against the reachable positions only; when that is at most 2L-1 offsets the
     Toeplitz structure is read out with a pad-free "skew" view (slice + reshape, no gather); when log buckets
     make fewer distinct rows reachable than 2L-1, one gather over the reachable bucket rows is used instead;
-  * softmax/dropout/value product run through torch's scaled_dot_product_attention with the positional scores as
-    an additive bias (explicit softmax only when attention weights are requested).
+  * padding is handled with a key mask plus zeroing of padding query rows, never an [L, L] mask per layer.
 """
 import math
 
@@ -140,7 +139,7 @@ class DisentangledSelfAttention(nn.Module):
                     self.pos_query_proj = nn.Linear(config.hidden_size, all_head)
         scale_factor = 1 + ("c2p" in self.pos_att_type) + ("p2c" in self.pos_att_type)
         self.inv_scale = 1.0 / math.sqrt(self.head_size * scale_factor)
-        self.dropout_p = config.attention_probs_dropout_prob
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
     def _heads(self, x):  # [..., n, heads*d] -> [..., heads, n, d]
         return x.unflatten(-1, (self.num_heads, self.head_size)).transpose(-3, -2)
@@ -191,22 +190,14 @@ class DisentangledSelfAttention(nn.Module):
         value = self._heads(self.value_proj(hidden_states))
         scaled_query = query * self.inv_scale
 
-        bias = torch.zeros((), dtype=query.dtype, device=query.device)
+        scores = scaled_query @ key.transpose(-1, -2)
         if self.relative_attention and self.pos_att_type:
-            bias = self.position_bias(scaled_query, key, rel_embeddings, positions)
+            scores = scores + self.position_bias(scaled_query, key, rel_embeddings, positions)
         # Masked keys get the most negative score; rows with no visible key are zeroed below (4.4.2's XSoftmax).
-        bias = bias.masked_fill(~key_mask, torch.finfo(query.dtype).min)
-        dropout_p = self.dropout_p if self.training else 0.0
-
-        if output_attentions:
-            probs = torch.softmax(scaled_query @ key.transpose(-1, -2) + bias, dim=-1) * query_mask
-            context = F.dropout(probs, dropout_p, self.training) @ value
-        else:
-            probs = None
-            context = F.scaled_dot_product_attention(scaled_query, key, value, attn_mask=bias, dropout_p=dropout_p,
-                                                     scale=1.0)
+        probs = torch.softmax(scores.masked_fill(~key_mask, torch.finfo(scores.dtype).min), dim=-1)
+        context = self.dropout(probs) @ value
         context = (context * query_mask).transpose(-3, -2).flatten(-2)
-        return context, probs
+        return context, (probs * query_mask if output_attentions else None)
 
 
 class DebertaV2SelfOutput(nn.Module):
