@@ -8,7 +8,7 @@
 set -euo pipefail
 
 OUT="${1:-${QUICKSTART_OUT:-./quickstart_out}}"
-PYTHON="${PYTHON:-python}"
+PYTHON="${PYTHON:-$(command -v python || command -v python3)}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 EXAMPLES="$ROOT/examples/text-classification"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1  # nothing here needs the network
@@ -32,10 +32,10 @@ echo "== evaluate again from $OUT/train/pytorch_model_lora.bin: $OUT/reeval"
 "$PYTHON" - "$OUT" <<'EOF'
 import json, sys
 out = sys.argv[1]
-speed = ("_runtime", "_per_second")  # wall-clock numbers legitimately differ
+speed = ("_runtime", "_per_second")  # wall-clock numbers legitimately differ; "epoch" is the training run's
 def metrics(run):
     with open(f"{out}/{run}/eval_results.json") as f:
-        return {k: v for k, v in json.load(f).items() if not k.endswith(speed)}
+        return {k: v for k, v in json.load(f).items() if k.startswith("eval_") and not k.endswith(speed)}
 trained, reloaded = metrics("train"), metrics("reeval")
 print("after training :", trained)
 print("from lora_path :", reloaded)

@@ -48,7 +48,8 @@ HUB_LABELS = {"cola": ["unacceptable", "acceptable"], "sst2": ["negative", "posi
 NAMED_LABELS = {"mnli", "qnli", "rte"}
 # text file columns, in Hub column order
 TEXT_COLUMNS = {"cola": ["sentence"], "sst2": ["sentence"], "mrpc": ["#1 String", "#2 String"],
-                "qqp": ["question1", "question2"], "stsb": ["sentence1", "sentence2"], "mnli": ["sentence1", "sentence2"],
+                "qqp": ["question1", "question2"], "stsb": ["sentence1", "sentence2"],
+                "mnli": ["sentence1", "sentence2"],
                 "qnli": ["question", "sentence"], "rte": ["sentence1", "sentence2"], "wnli": ["sentence1", "sentence2"],
                 "ax": ["sentence1", "sentence2"]}
 LABEL_COLUMN = {"cola": 1, "sst2": "label", "mrpc": "Quality", "qqp": "is_duplicate", "stsb": "score",

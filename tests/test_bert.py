@@ -332,3 +332,16 @@ def test_minilm_tokenizer_from_package(minilm_dir):
     enc = tok([a for a, _ in pairs], [b for _, b in pairs], padding=True, return_tensors="pt")
     for key in ("input_ids", "attention_mask", "token_type_ids"):
         assert torch.equal(enc[key], ref[key]), key
+
+
+@pytest.mark.parametrize("kind", ["relative_key", "relative_key_query"])
+def test_relative_position_types_match_442(kind, ref):
+    """4.4.2 (the oracle here: recent transformers dropped these from BERT) with relative position scores."""
+    expected = torch.load(FX / "tiny_relative_outputs.pt", weights_only=True)
+    model, info = BertForSequenceClassification.from_pretrained(FX / f"tiny_{kind}", output_loading_info=True)
+    assert info["missing_keys"] == [] and info["unexpected_keys"] == []
+    assert model.config.position_embedding_type == kind
+    with torch.no_grad():
+        out = model(**inputs(ref), output_hidden_states=True)
+    assert rel_err(out.logits, expected[f"{kind}.logits"]) < TOL
+    assert rel_err(out.hidden_states[-1], expected[f"{kind}.last_hidden_state"]) < TOL

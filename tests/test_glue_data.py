@@ -113,8 +113,10 @@ def test_hub_path_offline_gives_one_clear_error(tmp_path):
 @pytest.mark.parametrize(
     "task, folder, rows, first_dev",
     [  # row counts of the Hub's glue dataset; first dev rows as in the files
-        ("cola", "CoLA", (8551, 1043, 1063), {"sentence": "The sailors rode the breeze clear of the rocks.", "label": 1}),
-        ("sst2", "SST-2", (67349, 872, 1821), {"sentence": "it 's a charming and often affecting journey . ", "label": 1}),
+        ("cola", "CoLA", (8551, 1043, 1063),
+         {"sentence": "The sailors rode the breeze clear of the rocks.", "label": 1}),
+        ("sst2", "SST-2", (67349, 872, 1821),
+         {"sentence": "it 's a charming and often affecting journey . ", "label": 1}),
         ("rte", "RTE", (2490, 277, 3000), {"sentence2": "Christopher Reeve had an accident.", "label": 1}),
         ("stsb", "STS-B", (5749, 1500, 1379), {"sentence1": "A man with a hard hat is dancing.", "label": 5.0}),
         ("wnli", "WNLI", (635, 71, 146), {"sentence2": "The hair has to be cleaned.", "label": 0}),
@@ -175,3 +177,12 @@ def test_metric_input_checks():
 def test_task_to_keys_matches_the_hub_columns():
     for task, columns in HUB_COLUMNS.items():
         assert glue.GLUE_TASK_TO_KEYS[task] == (columns[0], columns[1] if len(columns) > 1 else None)
+
+
+def test_glue_server_submission_format():
+    assert glue.glue_submission("rte", [0, 1], idx=[5, 7]) == (
+        "RTE.tsv", "index\tprediction\n5\tentailment\n7\tnot_entailment\n")
+    assert glue.glue_submission("mnli-mm", [2]) == ("MNLI-mm.tsv", "index\tprediction\n0\tcontradiction\n")
+    assert glue.glue_submission("mnli", [1]) == ("MNLI-m.tsv", "index\tprediction\n0\tneutral\n")
+    assert glue.glue_submission("cola", [1, 0]) == ("CoLA.tsv", "index\tprediction\n0\t1\n1\t0\n")
+    assert glue.glue_submission("stsb", [3.14159]) == ("STS-B.tsv", "index\tprediction\n0\t3.142\n")

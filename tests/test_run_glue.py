@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from glue_utils import FILLER, MARKERS, ODD, write_glue_task  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT / "../shared/data"
 EXAMPLES = ROOT / "examples" / "text-classification"
 
 
@@ -31,13 +32,21 @@ LORA = ["--apply_lora", "--lora_r", "2", "--lora_alpha", "4"]
 SPEED = ("_runtime", "_per_second")  # wall-clock metrics legitimately differ between runs
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 16-wide model: threads only add overhead
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     root = tmp_path_factory.mktemp("run_glue")
-    texts = [" ".join(FILLER + MARKERS + ODD)] * 2 + make_tiny.write_sst2_like(str(root / "sst2like"), 64, 16, 8)
+    texts = [" ".join(FILLER + MARKERS + ODD)] * 2 + make_tiny.write_sst2_like(str(root / "sst2like"), 256, 32, 8)
     model = str(root / "model")
-    vocab = make_tiny.train_tokenizer(texts, model, vocab_size=260, model_max_length=64)
-    make_tiny.make_model(model, vocab, hidden_size=16, heads=2, layers=2, max_seq_length=64)
+    vocab = make_tiny.train_tokenizer(texts, model, vocab_size=400, model_max_length=64)
+    make_tiny.make_model(model, vocab, hidden_size=32, heads=2, layers=2, max_seq_length=64)
     return {"root": root, "model": model, "trained": {}}
 
 
@@ -59,7 +68,7 @@ def error_of(work, out, *args):
 
 def eval_metrics(folder, prefix="eval"):
     data = json.loads((Path(folder) / f"{prefix}_results.json").read_text())
-    return {k: v for k, v in data.items() if not k.endswith(SPEED)}
+    return {k: v for k, v in data.items() if k.startswith("eval") and not k.endswith(SPEED)}
 
 
 def trained(work, task):
@@ -123,16 +132,23 @@ def test_train_eval_predict_and_reload_from_lora_path(work, tmp_path, task):
         assert eval_metrics(again, "eval_mnli-mm") == eval_metrics(out, "eval_mnli-mm")
 
 
-def test_training_learns_and_is_reproducible(work, tmp_path):
+def test_training_is_reproducible_and_trains_only_lora_and_head(work, tmp_path):
+    from safetensors.torch import load_file
+
     data = str(work["root"] / "sst2like")
-    args = ["--task_name", "sst2", "--data_dir", data, "--do_train", "--do_eval", *LORA, "--num_train_epochs", "6"]
-    first = run(work, tmp_path / "a", *args)
-    second = run(work, tmp_path / "b", *args)
-    assert first["eval_accuracy"] > 0.75  # a marker-word task; chance is 0.5
+    args = ["--task_name", "sst2", "--data_dir", data, "--do_train", "--do_eval", "--apply_lora", "--lora_r", "8",
+            "--lora_alpha", "16", "--num_train_epochs", "2", "--learning_rate", "5e-3"]
+    results = [{k: v for k, v in run(work, tmp_path / d, *args).items() if not k.endswith(SPEED)} for d in "ab"]
+    assert results[0] == results[1]  # set_seed comes before the model (LoRA A, head) is drawn
     a, b = (torch.load(tmp_path / d / "pytorch_model_lora.bin") for d in "ab")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    # only LoRA tensors and the head are trained and saved
-    assert all("lora_" in k or k.startswith("classifier.") for k in a)
+    assert all("lora_" in k or k.startswith("classifier.") for k in a)  # LoRA tensors and the head only
+    # the fork's rule: every other backbone tensor stays exactly as pretrained
+    base = load_file(os.path.join(work["model"], "model.safetensors"))
+    tuned = load_file(tmp_path / "a" / "model.safetensors")
+    frozen = [k for k in tuned if k.startswith("roberta.") and "lora_" not in k]
+    assert frozen and all(torch.equal(tuned[k], base.get(k, base.get(k[len("roberta."):]))) for k in frozen)
+    assert any(not torch.equal(a[k], torch.zeros_like(a[k])) for k in a if "lora_B" in k)  # LoRA did train
 
 
 def test_padding_to_max_length_changes_nothing(work, tmp_path):
@@ -149,9 +165,46 @@ def test_mnli_lora_warm_starts_a_two_label_task(work, tmp_path, caplog):
     _, mnli_out = trained(work, "mnli")
     data = write_glue_task("rte", str(tmp_path), n=8)[0]
     run(work, tmp_path / "out", "--task_name", "rte", "--data_dir", data, "--do_eval", *LORA,
-        "--lora_path", str(mnli_out / "pytorch_model_lora.bin"))
+        "--lora_path", str(mnli_out / "pytorch_model_lora.bin"), "--use_deterministic_algorithms")
     assert "head is re-initialised" in caplog.text
     assert eval_metrics(tmp_path / "out")["eval_samples"] == 8
+
+
+def test_model_label_order_is_followed(work, tmp_path):
+    """A model whose config orders the labels its own way (positive=0) is trained and scored in that order, and
+    its predictions are written back as dataset labels."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(work["model"], model)
+    config = json.loads((model / "config.json").read_text())
+    config.update(id2label={"0": "POSITIVE", "1": "NEGATIVE"}, label2id={"POSITIVE": 0, "NEGATIVE": 1})
+    (model / "config.json").write_text(json.dumps(config))
+    data = str(work["root"] / "sst2like")
+    argv = ["--model_name_or_path", str(model), "--output_dir", str(tmp_path / "o"), "--task_name", "sst2",
+            "--data_dir", data, "--do_train", "--do_eval", "--do_predict", *LORA, "--num_train_epochs", "1",
+            "--report_to", "none", "--disable_tqdm", "true", "--save_strategy", "no", "--max_train_samples", "32"]
+    run_glue.main(argv)
+    names = [line.split("\t")[1] for line in (tmp_path / "o" / "test_results_sst2.txt").read_text().splitlines()[1:]]
+    ids = [line.split("\t")[1] for line in (tmp_path / "o" / "SST-2.tsv").read_text().splitlines()[1:]]
+    assert [{"negative": "0", "positive": "1"}[n] for n in names] == ids
+    # independently: the saved model's own id2label names its argmax
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tuned = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "o"))
+    assert tuned.config.label2id == {"POSITIVE": 0, "NEGATIVE": 1}
+    tokenizer = AutoTokenizer.from_pretrained(str(tmp_path / "o"))
+    sentences = [line.split("\t")[1] for line in open(os.path.join(data, "test.tsv")).read().splitlines()[1:]]
+    with torch.no_grad():
+        logits = tuned(**tokenizer(sentences, padding=True, return_tensors="pt")).logits
+    assert [tuned.config.id2label[int(i)].lower() for i in logits.argmax(-1)] == names
+
+
+def test_flags_the_model_cannot_honour_are_refused(work, tmp_path):
+    message = error_of(work, tmp_path / "o", "--task_name", "sst2", "--data_dir", str(work["root"] / "sst2like"),
+                       "--do_eval", "--apply_adapter")
+    assert message.endswith("--apply_adapter: RobertaForSequenceClassification has no adapter layers "
+                            "(roberta does not implement them)")
 
 
 @pytest.fixture(scope="module")
@@ -168,8 +221,8 @@ def bad_checkpoints(work):
     from transformers import RobertaConfig, RobertaForSequenceClassification
     from transformers.lora import lora_state_dict
 
-    wide = RobertaConfig(vocab_size=260, hidden_size=24, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=48, max_position_embeddings=66, apply_lora=True, lora_r=2, lora_alpha=4)
+    wide = RobertaConfig(vocab_size=400, hidden_size=48, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=96, max_position_embeddings=66, apply_lora=True, lora_r=2, lora_alpha=4)
     torch.save(lora_state_dict(RobertaForSequenceClassification(wide)), folder / "wide.bin")
     return {"good": out / "pytorch_model_lora.bin", "folder": folder, "data": trained(work, "sst2")[0]}
 
@@ -177,8 +230,8 @@ def bad_checkpoints(work):
 @pytest.mark.parametrize(
     "case, flags, expected",
     [
-        ("good", ["--lora_r", "4", "--lora_alpha", "4"], r"lora_A has shape \[2, 16\] in the file but \[4, 16\]"),
-        ("wide.bin", ["--lora_r", "2", "--lora_alpha", "4"], r"has shape \[\d+, 24\] in the file but \[\d+, 16\]"),
+        ("good", ["--lora_r", "4", "--lora_alpha", "4"], r"lora_A has shape \[2, 32\] in the file but \[4, 32\]"),
+        ("wide.bin", ["--lora_r", "2", "--lora_alpha", "4"], r"has shape \[\d+, 48\] in the file but \[\d+, 32\]"),
         ("missing.bin", ["--lora_r", "2", "--lora_alpha", "4"], r"1 LoRA tensor\(s\) of the model are missing"),
         ("notes.txt", ["--lora_r", "2", "--lora_alpha", "4"], r"notes.txt"),
         ("absent.bin", ["--lora_r", "2", "--lora_alpha", "4"], r"absent.bin"),
@@ -226,7 +279,7 @@ def test_cli_errors_exit_nonzero_with_one_line(work, tmp_path):
                                                       "validation split of sst2 is needed"
 
 
-def test_csv_and_json_files(work, tmp_path):
+def test_csv_and_json_files(work, tmp_path, capsys):
     import csv
 
     rows = [("the good film", "lovely scene", "pos"), ("a bad plot", "awful story", "neg")] * 8
@@ -234,14 +287,30 @@ def test_csv_and_json_files(work, tmp_path):
         csv.writer(f).writerows([("sentence1", "sentence2", "label"), *rows])
     with open(tmp_path / "dev.json", "w") as f:
         f.writelines(json.dumps(dict(zip(("sentence1", "sentence2", "label"), r))) + "\n" for r in rows)
-    message = error_of(work, tmp_path / "o", "--train_file", str(tmp_path / "train.csv"),
-                       "--validation_file", str(tmp_path / "dev.json"), "--do_train")
-    assert "all be .csv or all be .json" in message
+    with pytest.raises(SystemExit) as info:
+        run(work, tmp_path / "o", "--train_file", str(tmp_path / "train.csv"),
+            "--validation_file", str(tmp_path / "dev.json"), "--do_train")
+    assert info.value.code == 2 and "must all be .csv or all be .json" in capsys.readouterr().err
     with open(tmp_path / "dev.csv", "w", newline="") as f:
         csv.writer(f).writerows([("sentence1", "sentence2", "label"), *rows])
     result = run(work, tmp_path / "o", "--train_file", str(tmp_path / "train.csv"), "--validation_file",
-                 str(tmp_path / "dev.csv"), "--do_train", "--do_eval", *LORA)
+                 str(tmp_path / "dev.csv"), "--do_train", "--do_eval", *LORA, "--cache_dir", str(tmp_path / "cache"))
     assert result["eval_samples"] == 16 and 0.0 <= result["eval_accuracy"] <= 1.0
+
+
+@pytest.mark.skipif(not (SHARED / "glue" / "RTE").is_dir(), reason="needs ../shared/data")
+def test_real_rte_files_with_the_roberta_base_tokenizer(tmp_path):
+    model = str(tmp_path / "model")
+    make_tiny.make_model(model, 50265, hidden_size=16, max_seq_length=128)
+    result = run_glue.main([
+        "--model_name_or_path", model, "--tokenizer_name", str(SHARED / "tokenizers" / "roberta-base"),
+        "--task_name", "rte", "--data_dir", str(SHARED / "glue" / "RTE"), "--output_dir", str(tmp_path / "o"),
+        "--do_train", "--do_eval", "--do_predict", *LORA, "--max_train_samples", "16", "--max_test_samples", "8",
+        "--num_train_epochs", "1", "--per_device_eval_batch_size", "64", "--report_to", "none",
+        "--disable_tqdm", "true", "--save_strategy", "no"])
+    assert result["train_samples"] == 16 and result["eval_samples"] == 277  # the whole RTE dev set
+    rows = (tmp_path / "o" / "RTE.tsv").read_text().splitlines()
+    assert len(rows) == 9 and {r.split("\t")[1] for r in rows[1:]} <= {"entailment", "not_entailment"}
 
 
 def test_quickstart_script(tmp_path):

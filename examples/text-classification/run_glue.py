@@ -5,9 +5,9 @@ or BitFit: the command line of the LoRA paper's NLU fork of transformers 4.4.2.
 Data comes from the Hub (`--task_name sst2`), from a local copy of the GLUE distribution
 (`--task_name sst2 --data_dir glue_data/SST-2`) or from `--train_file/--validation_file[/--test_file]`.
 
-Padding is dynamic by default (each batch is padded to its longest sequence). `--pad_to_max_length` pads every
-example to `--max_seq_length` instead; the attention mask hides the padding, so results are the same either way,
-only slower.
+Padding is dynamic by default (each batch is padded to its longest sequence; 4.4.2 defaulted to padding).
+`--pad_to_max_length` pads every example to `--max_seq_length` instead: the attention mask hides the padding, so
+results are the same up to float rounding, only slower.
 
 Outputs in --output_dir: the model, `pytorch_model_lora.bin` (LoRA + head tensors, reload with `--lora_path`),
 trainer_state.json, train/eval results (MNLI: eval_results.json for matched, eval_mnli-mm_results.json for
@@ -23,6 +23,7 @@ from typing import Optional
 
 import numpy as np
 import torch
+from datasets import DatasetDict
 
 import transformers
 from transformers import (
@@ -43,7 +44,6 @@ from transformers.data.glue import (
     GlueDataError,
     glue_compute_metrics,
     glue_submission,
-    glue_task,
     load_glue,
 )
 from transformers.lora import count_parameters, fork_trainable_rule, load_lora_state_dict
@@ -167,7 +167,8 @@ def load_datasets(data_args, model_args, training_args):
     for split, path in data_files.items():
         if not os.path.isfile(path):
             fail(f"{path} not found (the {split} file)")
-    return load_dataset("csv" if data_args.train_file.endswith(".csv") else "json", data_files=data_files)
+    return load_dataset("csv" if data_args.train_file.endswith(".csv") else "json", data_files=data_files,
+                        cache_dir=model_args.cache_dir)
 
 
 def main(args=None):
@@ -258,6 +259,12 @@ def main(args=None):
         logger.info(f"Applied the LoRA state dict of {model_args.lora_path}")
     if model_args.adapter_path is not None:
         fail("--adapter_path is not supported: adapter checkpoints of adapter-transformers cannot be loaded yet")
+    names = [name for name, _ in model.named_parameters()]
+    for flag, on, part in (("--apply_lora", model_args.apply_lora, "lora_"),
+                           ("--apply_adapter", model_args.apply_adapter, "adapter")):
+        if on and not any(part in name for name in names):  # else the fork's rule would silently train the head only
+            fail(f"{flag}: {type(model).__name__} has no {part.strip('_')} layers ({config.model_type} does not "
+                 "implement them)")
 
     fork_trainable_rule(model, apply_lora=model_args.apply_lora, apply_adapter=model_args.apply_adapter,
                         apply_bitfit=model_args.apply_bitfit)
@@ -305,11 +312,19 @@ def main(args=None):
         texts = (examples[sentence1_key],) if sentence2_key is None else (examples[sentence1_key],
                                                                           examples[sentence2_key])
         result = tokenizer(*texts, padding=padding, max_length=max_seq_length, truncation=True)
-        if label_to_id is not None and "label" in examples:
-            result["label"] = [(label_to_id[label] if label != -1 else -1) for label in examples["label"]]
+        if label_to_id is not None and "original_label" in examples:
+            result["label"] = [(label_to_id[label] if label != -1 else -1) for label in examples["original_label"]]
         return result
 
-    datasets = datasets.map(preprocess_function, batched=True, load_from_cache_file=not data_args.overwrite_cache)
+    def tokenize(split):
+        drop = None
+        if label_to_id is not None and "label" in split.column_names:
+            # mapped labels go to a new column: datasets keeps the old type (e.g. a csv's strings) of a rewritten one
+            split, drop = split.rename_column("label", "original_label"), ["original_label"]
+        return split.map(preprocess_function, batched=True, load_from_cache_file=not data_args.overwrite_cache,
+                         remove_columns=drop)
+
+    datasets = DatasetDict({name: tokenize(split) for name, split in datasets.items()})
 
     def take(split, limit, flag):
         if split not in datasets:
@@ -386,7 +401,9 @@ def main(args=None):
     for task, test_dataset in test_sets:
         logger.info(f"*** Predict {task} ***")
         idx = test_dataset["idx"] if "idx" in test_dataset.column_names else None
-        predictions = trainer.predict(test_dataset=test_dataset.remove_columns("label")).predictions
+        if "label" in test_dataset.column_names:  # -1 everywhere: not something to score
+            test_dataset = test_dataset.remove_columns("label")
+        predictions = trainer.predict(test_dataset=test_dataset).predictions
         predictions = np.squeeze(predictions) if is_regression else np.argmax(predictions, axis=1)
         predictions = np.atleast_1d(predictions) if is_regression else to_list_ids[predictions]
         if trainer.is_world_process_zero():

@@ -106,7 +106,8 @@ def _parse_label(raw, task, where):
         return task.label_names.index(raw)
     if raw.strip().isdigit() and int(raw) < len(task.label_names):  # CoLA, SST-2, MRPC, QQP, WNLI store 0/1
         return int(raw)
-    raise GlueDataError(f"{where}: label {raw!r} is not one of {list(task.label_names)} or 0..{len(task.label_names) - 1}")
+    raise GlueDataError(f"{where}: label {raw!r} is not one of {list(task.label_names)} "
+                        f"or 0..{len(task.label_names) - 1}")
 
 
 def read_glue_tsv(task_name, path, split):
@@ -117,7 +118,7 @@ def read_glue_tsv(task_name, path, split):
             text = f.read()
     except UnicodeDecodeError as e:
         raise GlueDataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    # split on "\n" only: str.splitlines would also break on \x1c, \x85, \u2028 ... which occur inside GLUE texts
+    # split on "\n" only: str.splitlines would also break on \x1c, \x85, \u2028 ..., which can occur inside texts
     lines = text.split("\n")
     first = 0
     if task.no_header and not split.startswith("test"):
@@ -192,7 +193,8 @@ def load_glue_from_dir(task_name, data_dir, splits=None):
         path = next((os.path.join(folder, n) for n in names if os.path.isfile(os.path.join(folder, n))), None)
         if path is None:
             if splits is not None:
-                raise GlueDataError(f"{os.path.join(folder, names[0])} not found: the {split} split of {name} is needed")
+                missing = os.path.join(folder, names[0])
+                raise GlueDataError(f"{missing} not found: the {split} split of {name} is needed")
             continue
         result[split] = datasets.Dataset.from_dict(read_glue_tsv(name, path, split), features=features)
     if not result:

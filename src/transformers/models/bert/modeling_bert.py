@@ -30,6 +30,7 @@ class BertEmbeddings(nn.Module):
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.position_embedding_type = config.position_embedding_type
         # Not saved: some hub checkpoints carry it anyway, the model ignores it when loading.
         self.register_buffer("position_ids", torch.arange(config.max_position_embeddings).expand(1, -1),
                              persistent=False)
@@ -45,7 +46,9 @@ class BertEmbeddings(nn.Module):
             position_ids = self.position_ids[:, :seq_len]
         if token_type_ids is None:
             token_type_ids = torch.zeros(inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device)
-        embeddings = inputs_embeds + self.position_embeddings(position_ids) + self.token_type_embeddings(token_type_ids)
+        embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids)
+        if self.position_embedding_type == "absolute":  # relative types encode positions in attention instead
+            embeddings = embeddings + self.position_embeddings(position_ids)
         return self.dropout(self.LayerNorm(embeddings))
 
 
@@ -62,14 +65,26 @@ class BertSelfAttention(nn.Module):
         self.key = nn.Linear(config.hidden_size, self.all_head_size)
         self.value = lora_linear(config.hidden_size, self.all_head_size, config)
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self.position_embedding_type = config.position_embedding_type
+        if self.position_embedding_type != "absolute":  # one embedding per signed distance l - r
+            self.max_position_embeddings = config.max_position_embeddings
+            self.distance_embedding = nn.Embedding(2 * config.max_position_embeddings - 1, self.attention_head_size)
 
     def _heads(self, x):  # (batch, seq, all_head) -> (batch, heads, seq, head_size)
         return x.view(*x.shape[:2], self.num_attention_heads, self.attention_head_size).transpose(1, 2)
 
     def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
         q, k, v = (self._heads(layer(hidden_states)) for layer in (self.query, self.key, self.value))
-        if output_attentions or head_mask is not None:
-            scores = q @ k.transpose(-1, -2) / math.sqrt(self.attention_head_size)
+        if output_attentions or head_mask is not None or self.position_embedding_type != "absolute":
+            scores = q @ k.transpose(-1, -2)
+            if self.position_embedding_type != "absolute":
+                pos = torch.arange(hidden_states.shape[1], device=hidden_states.device)
+                rel = self.distance_embedding(pos[:, None] - pos[None, :] + self.max_position_embeddings - 1)
+                rel = rel.to(q.dtype)  # (len_l, len_r, head_size)
+                scores = scores + torch.einsum("bhld,lrd->bhlr", q, rel)
+                if self.position_embedding_type == "relative_key_query":
+                    scores = scores + torch.einsum("bhrd,lrd->bhlr", k, rel)
+            scores = scores / math.sqrt(self.attention_head_size)
             if attention_mask is not None:
                 scores = scores + attention_mask
             probs = self.dropout(scores.softmax(dim=-1))
@@ -197,9 +212,9 @@ class BertPreTrainedModel(PreTrainedModel):
 
 
 def _check_supported(config):
-    if config.position_embedding_type != "absolute":
-        raise ValueError(f"position_embedding_type={config.position_embedding_type!r} is not supported: "
-                         "this BERT implements 'absolute' position embeddings only")
+    if config.position_embedding_type not in ("absolute", "relative_key", "relative_key_query"):
+        raise ValueError(f"position_embedding_type={config.position_embedding_type!r} is unknown: use absolute, "
+                         "relative_key or relative_key_query")
     if getattr(config, "apply_adapter", False):
         raise ValueError("apply_adapter is not supported for BERT: use apply_lora (or apply_bitfit)")
 
