@@ -29,12 +29,13 @@ RUN_GLUE = REPO / "examples" / "text-classification" / "run_glue.py"
 HF_SIDE = REPO / "benchmarks" / "hf_peft_glue.py"
 
 # task -> (GLUE folder, metric reported, training rows used, epochs, learning rate). Sized so that one seed of the
-# whole table takes ~12 minutes on 2 cores (one core per side).
+# whole table (both sides, one core each) takes ~6 minutes on an idle 2-core machine; SST-2 with 3000 x 2 reached
+# 0.82 (ours) / 0.81 (HF+PEFT) in a trial, 2000 x 2 keeps it well above chance at two thirds of the cost.
 RECIPES = {
-    "sst2": ("SST-2", "accuracy", 3000, 2, 1e-3),
-    "rte": ("RTE", "accuracy", 800, 2, 1e-3),
-    "stsb": ("STS-B", "pearson", 1500, 2, 1e-3),
-    "cola": ("CoLA", "matthews_correlation", 2500, 2, 1e-3),
+    "sst2": ("SST-2", "accuracy", 2000, 2, 1e-3),
+    "rte": ("RTE", "accuracy", 400, 2, 1e-3),
+    "stsb": ("STS-B", "pearson", 1000, 2, 1e-3),
+    "cola": ("CoLA", "matthews_correlation", 1500, 2, 1e-3),
 }
 COMMON = {"batch_size": 16, "eval_batch_size": 64, "max_seq_length": 128, "lora_r": 8, "lora_alpha": 16,
           "weight_decay": 0.1, "warmup_ratio": 0.06}

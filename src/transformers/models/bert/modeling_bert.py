@@ -193,8 +193,7 @@ class BertPooler(nn.Module):
 class BertPreTrainedModel(PreTrainedModel):
     config_class = BertConfig
     base_model_prefix = "bert"
-    _keys_to_ignore_on_load_missing = [r"position_ids"]
-    _keys_to_ignore_on_load_unexpected = [r"position_ids", r"^cls\.", r"^bert\.cls\."]
+    _keys_to_ignore_on_load_unexpected = [r"position_ids"]  # a buffer that older checkpoints saved
 
     def _init_weights(self, module):
         # loralib keeps its own init for lora_A / lora_B (B = 0, so a fresh LoRA model equals the base model).
