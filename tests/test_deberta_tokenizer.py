@@ -74,7 +74,8 @@ def test_save_reload_and_pickle(cls, tiny_dir, tmp_path):
 
 def test_auto_tokenizer_picks_deberta(tmp_path, tiny_dir):
     DebertaV2Tokenizer.from_pretrained(tiny_dir).save_pretrained(tmp_path)
-    assert isinstance(AutoTokenizer.from_pretrained(tmp_path), DebertaV2Tokenizer)
+    assert isinstance(AutoTokenizer.from_pretrained(tmp_path), DebertaV2TokenizerFast)  # use_fast=True, as 4.4.2
+    assert isinstance(AutoTokenizer.from_pretrained(tmp_path, use_fast=False), DebertaV2Tokenizer)
 
 
 def test_missing_vocab_file_is_a_clear_error(tmp_path):

@@ -92,6 +92,9 @@ class DataTrainingArguments:
     test_file: Optional[str] = field(default=None, metadata={"help": "A csv or json file of test data."})
 
     def __post_init__(self):
+        for name in ("max_train_samples", "max_val_samples", "max_test_samples"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}")
         if self.task_name is not None:
             key = self.task_name.lower().replace("-", "").replace("_", "")  # also accept SST-2, STS-B, ...
             if key not in task_to_keys:
@@ -131,10 +134,16 @@ class ModelArguments:
     apply_bitfit: Optional[bool] = field(default=False, metadata={"help": "Train only the biases (BitFit)."})
     reg_loss_wgt: Optional[float] = field(default=0.0, metadata={"help": "Regularization loss weight."})
     masking_prob: Optional[float] = field(default=0.0, metadata={"help": "Token masking probability."})
+    ignore_mismatched_sizes: bool = field(
+        default=False,
+        metadata={"help": "Re-initialise checkpoint tensors whose shape differs from the model's (e.g. the head of "
+                          "a model fine-tuned with another number of labels)."},
+    )
 
 
 def write_atomic(path, text):
     """Write a whole file or nothing: a crash never leaves a half-written result behind."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)  # a --do_predict-only run has not made output_dir
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
@@ -167,8 +176,35 @@ def load_datasets(data_args, model_args, training_args):
     for split, path in data_files.items():
         if not os.path.isfile(path):
             fail(f"{path} not found (the {split} file)")
-    return load_dataset("csv" if data_args.train_file.endswith(".csv") else "json", data_files=data_files,
-                        cache_dir=model_args.cache_dir)
+    # One file at a time: a failure names its file, and a test file without labels gets no label column (loaded
+    # together, datasets would give it one full of None).
+    builder = "csv" if data_args.train_file.endswith(".csv") else "json"
+    splits = {}
+    for split, path in data_files.items():
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = sum(1 for line in f if line.strip())
+        if lines <= (builder == "csv"):  # nothing, or a csv header alone
+            fail(f"{path} has no examples (the {split} file)")
+        try:
+            splits[split] = load_dataset(builder, data_files={split: path}, cache_dir=model_args.cache_dir)[split]
+        except Exception as e:  # noqa: BLE001 - pandas/pyarrow/datasets errors all mean "unreadable file"
+            while e.__cause__ is not None:  # datasets wraps the reader's error in a generic one
+                e = e.__cause__
+            fail(f"{path} cannot be read as {builder} ({type(e).__name__}: {str(e).strip()[:200]})".splitlines()[0])
+    train = splits["train"]
+    if "label" not in train.column_names:
+        fail(f"{data_args.train_file} has no 'label' column: name the column holding the labels 'label'")
+    if train.features["label"].dtype not in ("float32", "float64"):  # classification: one label set for all files
+        known = set(train.unique("label"))
+        if None in known:
+            fail(f"{data_args.train_file} has examples without a label")
+        for split in ("validation", "test"):
+            if split in splits and "label" in splits[split].column_names:
+                unseen = set(splits[split].unique("label")) - known - ({None, -1} if split == "test" else set())
+                if unseen:
+                    fail(f"{data_files[split]} has label(s) {sorted(map(str, unseen))} that the train file "
+                         f"{data_args.train_file} does not have ({sorted(map(str, known))}): use the same labels")
+    return DatasetDict(splits)
 
 
 def main(args=None):
@@ -247,9 +283,10 @@ def main(args=None):
             cache_dir=model_args.cache_dir,
             revision=model_args.model_revision,
             use_auth_token=True if model_args.use_auth_token else None,
+            ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
         )
-    except (OSError, ValueError) as e:
-        fail(str(e).strip().splitlines()[0])
+    except (OSError, ValueError, RuntimeError) as e:  # RuntimeError: checkpoint tensors of another shape
+        fail(str(e).strip().splitlines()[0].replace("ignore_mismatched_sizes=True", "--ignore_mismatched_sizes"))
 
     if model_args.lora_path is not None:
         try:
@@ -313,7 +350,8 @@ def main(args=None):
                                                                           examples[sentence2_key])
         result = tokenizer(*texts, padding=padding, max_length=max_seq_length, truncation=True)
         if label_to_id is not None and "original_label" in examples:
-            result["label"] = [(label_to_id[label] if label != -1 else -1) for label in examples["original_label"]]
+            result["label"] = [label_to_id[label] if label not in (-1, None) else -1  # -1/None: unlabelled test
+                               for label in examples["original_label"]]
         return result
 
     def tokenize(split):

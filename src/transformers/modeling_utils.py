@@ -168,7 +168,9 @@ class PreTrainedModel(nn.Module):
             del state_dict[k]
 
         result = self.load_state_dict(state_dict, strict=False)
-        missing, unexpected = list(result.missing_keys), list(result.unexpected_keys)
+        resized = {k for k, _, _ in mismatched}  # reported once, as mismatched, not also as missing
+        missing = [k for k in result.missing_keys if k not in resized]
+        unexpected = list(result.unexpected_keys)
         for patterns, keys in ((self._keys_to_ignore_on_load_missing, missing),
                                (self._keys_to_ignore_on_load_unexpected, unexpected)):
             if patterns:

@@ -101,8 +101,9 @@ class AutoTokenizer:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *inputs, **kwargs):
-        """Tokenizer class from tokenizer_config.json's tokenizer_class, else config.json's model_type."""
-        kwargs.pop("use_fast", None)  # every tokenizer here is the one implementation of its family
+        """Tokenizer class from tokenizer_config.json's tokenizer_class, else config.json's model_type; its fast
+        variant unless use_fast=False (as in 4.4.2: hub configs name the slow class, e.g. DebertaV2Tokenizer)."""
+        use_fast = kwargs.pop("use_fast", True)
         config = kwargs.pop("config", None)
         hub = {k: kwargs[k] for k in _HUB_KWARGS if k in kwargs}
         path = str(pretrained_model_name_or_path)
@@ -112,9 +113,10 @@ class AutoTokenizer:
             with open(found, encoding="utf-8") as f:
                 tokenizer_class = json.load(f).get("tokenizer_class")
         if tokenizer_class:
+            slow = tokenizer_class[:-len("Fast")] if tokenizer_class.endswith("Fast") else tokenizer_class
             for model_type in MODEL_TYPES:
                 module = importlib.import_module(f"transformers.models.{MODEL_TYPES[model_type][0]}")
-                for name in (tokenizer_class, tokenizer_class + "Fast"):
+                for name in ((slow + "Fast", slow) if use_fast else (slow, slow + "Fast")):
                     if hasattr(module, name):
                         return getattr(module, name).from_pretrained(path, *inputs, **kwargs)
         if config is None and not os.path.isfile(path):
@@ -125,4 +127,8 @@ class AutoTokenizer:
             raise ValueError(f"{path}: cannot tell which tokenizer to use (no tokenizer_config.json with "
                              "tokenizer_class, no config.json with model_type): save the tokenizer with "
                              "save_pretrained or add a config.json")
-        return _entry(model_type, 4).from_pretrained(path, *inputs, **kwargs)
+        tokenizer = _entry(model_type, 4)  # the fast class; its slow twin drops the suffix
+        if not use_fast:
+            module = importlib.import_module(f"transformers.models.{MODEL_TYPES[model_type][0]}")
+            tokenizer = getattr(module, tokenizer.__name__[:-len("Fast")], tokenizer)
+        return tokenizer.from_pretrained(path, *inputs, **kwargs)

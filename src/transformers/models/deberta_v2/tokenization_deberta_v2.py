@@ -83,11 +83,11 @@ class DebertaV2Tokenizer(PreTrainedTokenizerBase):
     vocab_files_names = VOCAB_FILES_NAMES
     model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
 
-    def __init__(self, vocab_file, added_tokens_file=None, do_lower_case=False, split_by_punct=False,
+    def __init__(self, vocab_file=None, added_tokens_file=None, do_lower_case=False, split_by_punct=False,
                  unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]",
                  **kwargs):
         if not os.path.isfile(str(vocab_file)):
-            raise ValueError(f"no sentencepiece model at {vocab_file}: pass the path of spm.model or a folder "
+            raise ValueError(f"no sentencepiece model (spm.model) at {vocab_file}: pass its path or a folder "
                              "holding it to from_pretrained")
         super().__init__(unk_token=unk_token, sep_token=sep_token, pad_token=pad_token, cls_token=cls_token,
                          mask_token=mask_token, do_lower_case=do_lower_case, split_by_punct=split_by_punct,

@@ -6,6 +6,9 @@ with tokenizers' Precompiled / Replace / Strip normalizers and the Metaspace pre
 ([PAD]/[CLS]/[SEP]) can never be produced by sentencepiece from text, so they get a prohibitive score here.
 Ids equal DebertaV2Tokenizer's (tests compare both against 4.4.2 on every GLUE sentence).
 """
+import json
+import os
+
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import Unigram
 
@@ -88,7 +91,9 @@ def build_deberta_tokenizer(vocab_file, added_tokens_file=None, do_lower_case=Fa
         if sp.piece_to_id(token) == sp.unk_id() and token not in added and token != sp.id_to_piece(sp.unk_id()):
             added[token] = sp.get_piece_size() + len(added)
     for token, _ in sorted(added.items(), key=lambda kv: kv[1]):
-        tok.add_tokens([token])  # tokenizers gives the next id: sorted order reproduces the file's ids
+        # tokenizers gives the next id: sorted order reproduces the file's ids. Matched in the raw text and eating
+        # the whitespace around it, like every unsplittable token in 4.4.2.
+        tok.add_tokens([AddedToken(token, lstrip=True, rstrip=True, normalized=False)])
         if tok.token_to_id(token) != added[token]:
             raise ValueError(f"{added_tokens_file}: ids must follow the vocabulary without gaps ({token!r})")
     tok.add_special_tokens([AddedToken(t, lstrip=True, rstrip=True, special=True) for t in special_tokens])
@@ -122,3 +127,23 @@ class DebertaV2TokenizerFast(PreTrainedTokenizerFast):
         specials = [t.get("content") if isinstance(t, dict) else t for t in specials]
         return build_deberta_tokenizer(vocab_file, added_tokens_file, do_lower_case, split_by_punct,
                                        list(dict.fromkeys(specials)))
+
+    def save_vocabulary(self, save_directory, filename_prefix=None):
+        """tokenizer.json plus, when built from one, spm.model and added_tokens.json: the files the sentencepiece
+        DebertaV2Tokenizer (and 4.4.2, which has no fast DeBERTa tokenizer) reads."""
+        files = super().save_vocabulary(save_directory, filename_prefix)
+        if self.vocab_file is None:  # loaded from a tokenizer.json alone: there is no sentencepiece model to copy
+            return files
+        with open(self.vocab_file, "rb") as f:
+            outputs = {VOCAB_FILES_NAMES["vocab_file"]: f.read()}
+        added = {t.content: i for i, t in self._tokenizer.get_added_tokens_decoder().items() if i >= self.vocab_size}
+        if added:  # e.g. deberta-v3's [MASK] = 128000, after the sentencepiece pieces
+            outputs[VOCAB_FILES_NAMES["added_tokens_file"]] = json.dumps(added, ensure_ascii=False).encode()
+        prefix = filename_prefix + "-" if filename_prefix else ""
+        for name, content in outputs.items():
+            path = os.path.join(save_directory, prefix + name)
+            with open(path + ".tmp", "wb") as f:
+                f.write(content)
+            os.replace(path + ".tmp", path)
+            files += (path,)
+        return files
