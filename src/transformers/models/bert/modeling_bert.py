@@ -15,10 +15,8 @@ from ...activations import get_activation
 from ...lora import lora_linear
 from ...modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 from ...modeling_utils import PreTrainedModel
-from ...utils import logging
 from .configuration_bert import BertConfig
 
-logger = logging.get_logger(__name__)
 
 class BertEmbeddings(nn.Module):
     """Sum of word, position and token-type embeddings, then LayerNorm and dropout."""
@@ -31,19 +29,16 @@ class BertEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.position_embedding_type = config.position_embedding_type
-        # Not saved: some hub checkpoints carry it anyway, the model ignores it when loading.
-        self.register_buffer("position_ids", torch.arange(config.max_position_embeddings).expand(1, -1),
-                             persistent=False)
 
     def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None):
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)
         seq_len = inputs_embeds.shape[1]
-        if seq_len > self.position_ids.shape[1]:
+        if seq_len > self.position_embeddings.num_embeddings:
             raise ValueError(f"sequence length {seq_len} exceeds max_position_embeddings="
-                             f"{self.position_ids.shape[1]}: truncate the inputs (e.g. --max_seq_length)")
+                             f"{self.position_embeddings.num_embeddings}: truncate the inputs (e.g. --max_seq_length)")
         if position_ids is None:
-            position_ids = self.position_ids[:, :seq_len]
+            position_ids = torch.arange(seq_len, device=inputs_embeds.device)[None, :]
         if token_type_ids is None:
             token_type_ids = torch.zeros(inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device)
         embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids)
@@ -193,7 +188,7 @@ class BertPooler(nn.Module):
 class BertPreTrainedModel(PreTrainedModel):
     config_class = BertConfig
     base_model_prefix = "bert"
-    _keys_to_ignore_on_load_unexpected = [r"position_ids"]  # a buffer that older checkpoints saved
+    _keys_to_ignore_on_load_unexpected = [r"position_ids"]  # a buffer that older checkpoints (4.4.2's) saved
 
     def _init_weights(self, module):
         # loralib keeps its own init for lora_A / lora_B (B = 0, so a fresh LoRA model equals the base model).
