@@ -1,6 +1,5 @@
 """Config, from_pretrained/save_pretrained, hub-cache resolution offline, and the public-name contract."""
 import json
-import os
 
 import pytest
 import torch

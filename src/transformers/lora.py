@@ -9,7 +9,6 @@ import loralib
 import torch
 from torch import nn
 
-from .file_utils import LORA_WEIGHTS_NAME, SAFE_LORA_WEIGHTS_NAME  # noqa: F401  (re-exported for the Trainer)
 from .utils import logging
 
 logger = logging.get_logger(__name__)
