@@ -442,8 +442,10 @@ def main(args=None):
         if "label" in test_dataset.column_names:  # -1 everywhere: not something to score
             test_dataset = test_dataset.remove_columns("label")
         predictions = trainer.predict(test_dataset=test_dataset).predictions
-        predictions = np.squeeze(predictions) if is_regression else np.argmax(predictions, axis=1)
-        predictions = np.atleast_1d(predictions) if is_regression else to_list_ids[predictions]
+        if is_regression:
+            predictions = np.atleast_1d(np.squeeze(predictions))
+        else:
+            predictions = to_list_ids[np.argmax(predictions, axis=1)]
         if trainer.is_world_process_zero():
             lines = ["index\tprediction"]
             for index, item in enumerate(predictions):

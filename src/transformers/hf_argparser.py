@@ -86,6 +86,9 @@ class HfArgumentParser(ArgumentParser):
                 kwargs["type"] = tp
             self.add_argument(*self._names(f"--{f.name}"), dest=f.name, **kwargs)
 
+    def _field_names(self) -> set:
+        return {f.name for d in self.dataclass_types for f in dataclasses.fields(d) if f.init}
+
     def _build(self, values: Dict[str, Any]) -> List[Any]:
         """One dataclass instance per type, each from the entries of `values` that name its fields."""
         out = []
@@ -116,7 +119,7 @@ class HfArgumentParser(ArgumentParser):
             outputs = self._build(values)
         except ValueError as e:  # a dataclass rejected a combination of values: report it like a bad flag
             self.error(str(e))
-        dataclass_keys = {f.name for d in self.dataclass_types for f in dataclasses.fields(d) if f.init}
+        dataclass_keys = self._field_names()
         extra = {k: v for k, v in values.items() if k not in dataclass_keys}
         if extra:
             outputs.append(type(namespace)(**extra))
@@ -127,8 +130,7 @@ class HfArgumentParser(ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
     def _check_keys(self, data: Dict[str, Any], source: str):
-        known = {f.name for d in self.dataclass_types for f in dataclasses.fields(d) if f.init}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - self._field_names())
         if unknown:
             raise ValueError(f"{source}: unknown argument(s) {unknown}; check the spelling against --help")
 

@@ -80,6 +80,7 @@ class LengthGroupedSampler(Sampler):
 
 
 def _nested_to_numpy(t):
+    # floats go through float32: numpy has no bfloat16
     if isinstance(t, (list, tuple)):
         return type(t)(_nested_to_numpy(x) for x in t)
     return t.detach().float().cpu().numpy() if t.is_floating_point() else t.detach().cpu().numpy()
@@ -102,6 +103,7 @@ def _nested_concat(chunks, padding_index=-100):
 
 
 def _num_rows(inputs: Dict[str, Any]) -> int:
+    """Batch size of a collated batch: the first dim of its first non-scalar tensor."""
     for v in inputs.values():
         if isinstance(v, torch.Tensor) and v.dim() > 0:
             return v.shape[0]
@@ -277,9 +279,6 @@ class Trainer:
                 num_training_steps=num_training_steps,
             )
 
-    def _get_learning_rate(self) -> float:
-        return self.lr_scheduler.get_last_lr()[0]
-
     # -- training ---------------------------------------------------------------------------------------------------
     def train(self, resume_from_checkpoint: Optional[Union[str, bool]] = None, **kwargs) -> TrainOutput:
         """Run training. resume_from_checkpoint: a checkpoint folder, or True for the last one in output_dir."""
@@ -437,7 +436,7 @@ class Trainer:
             tr_loss_scalar = tr_loss.item()
             tr_loss -= tr_loss  # reset in place: the caller keeps accumulating into the same tensor
             steps = self.state.global_step - self._globalstep_last_logged
-            logs = {"loss": round(tr_loss_scalar / max(steps, 1), 4), "learning_rate": self._get_learning_rate()}
+            logs = {"loss": round(tr_loss_scalar / max(steps, 1), 4), "learning_rate": self.lr_scheduler.get_last_lr()[0]}
             self._total_loss_scalar += tr_loss_scalar
             self._globalstep_last_logged = self.state.global_step
             self.log(logs)
@@ -669,6 +668,7 @@ class Trainer:
         """Loss (and compute_metrics results) on the eval set, keys prefixed `{metric_key_prefix}_`; also logged."""
         dataloader = self.get_eval_dataloader(eval_dataset)
         start_time = time.time()
+        # without compute_metrics only the loss is reported, so skip gathering logits
         output = self.prediction_loop(
             dataloader, "Evaluation", prediction_loss_only=True if self.compute_metrics is None else None,
             ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix,

@@ -291,7 +291,7 @@ class TensorBoardCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.tb_writer is None:  # logging outside train(), e.g. a lone evaluate()
             self.on_train_begin(args, state, control)
-        if self.tb_writer is None:
+        if self.tb_writer is None:  # not the world-zero process: nothing to write
             return
         for key, value in logs.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -167,37 +167,36 @@ class TrainingArguments:
         self._validate()
 
     def _validate(self):
-        def bad(msg):
-            raise ValueError(msg)
-
         if not 0.0 <= self.warmup_ratio <= 1.0:
-            bad(f"warmup_ratio must lie in [0, 1], got {self.warmup_ratio}")
+            raise ValueError(f"warmup_ratio must lie in [0, 1], got {self.warmup_ratio}")
         if self.per_device_train_batch_size < 1 or self.per_device_eval_batch_size < 1:
-            bad("per_device_train_batch_size and per_device_eval_batch_size must be >= 1")
+            raise ValueError("per_device_train_batch_size and per_device_eval_batch_size must be >= 1")
         if self.gradient_accumulation_steps < 1:
-            bad(f"gradient_accumulation_steps must be >= 1, got {self.gradient_accumulation_steps}")
+            raise ValueError(f"gradient_accumulation_steps must be >= 1, got {self.gradient_accumulation_steps}")
         if self.evaluation_strategy == IntervalStrategy.STEPS and self.eval_steps <= 0:
-            bad("evaluation_strategy='steps' needs eval_steps > 0 (or logging_steps > 0 when eval_steps is unset)")
+            raise ValueError(
+                "evaluation_strategy='steps' needs eval_steps > 0 (or logging_steps > 0 when eval_steps is unset)"
+            )
         if self.load_best_model_at_end:
             if self.evaluation_strategy == IntervalStrategy.NO:
-                bad("load_best_model_at_end needs evaluation: pass --evaluation_strategy steps or epoch")
+                raise ValueError("load_best_model_at_end needs evaluation: pass --evaluation_strategy steps or epoch")
             if self.save_strategy != self.evaluation_strategy:
-                bad(
+                raise ValueError(
                     f"load_best_model_at_end needs save_strategy ({self.save_strategy.value}) to match "
                     f"evaluation_strategy ({self.evaluation_strategy.value}): pass "
                     f"--save_strategy {self.evaluation_strategy.value}"
                 )
         if self.fp16 and self.bf16:
-            bad("fp16 and bf16 are mutually exclusive: pick one")
+            raise ValueError("fp16 and bf16 are mutually exclusive: pick one")
         if self.fp16 and self.device.type != "cuda":
-            bad("fp16 mixed precision needs a CUDA device: drop --fp16 (or use --bf16 on CPU)")
+            raise ValueError("fp16 mixed precision needs a CUDA device: drop --fp16 (or use --bf16 on CPU)")
         if self.deepspeed:
-            bad("DeepSpeed is not supported yet: drop --deepspeed")
+            raise ValueError("DeepSpeed is not supported yet: drop --deepspeed")
         unknown = set(self.report_to) - {"tensorboard"}
         if unknown:
-            bad(f"report_to: unsupported integration(s) {sorted(unknown)}; use tensorboard, all or none")
+            raise ValueError(f"report_to: unsupported integration(s) {sorted(unknown)}; use tensorboard, all or none")
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            bad("multi-process (distributed) training is not supported yet: launch a single process")
+            raise ValueError("multi-process (distributed) training is not supported yet: launch a single process")
 
     def __str__(self):
         return f"{self.__class__.__name__}(\n" + "".join(f"{k}={v},\n" for k, v in sorted(self.to_dict().items())) + ")"

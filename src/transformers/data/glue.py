@@ -203,7 +203,7 @@ def load_glue_from_dir(task_name, data_dir, splits=None):
     return datasets.DatasetDict(result)
 
 
-def load_glue(task_name, data_dir=None, cache_dir=None, splits=None, **hub_kwargs):
+def load_glue(task_name, data_dir=None, cache_dir=None, splits=None):
     """GLUE `task_name` from a local GLUE folder when `data_dir` is given (only `splits` if given), else from the
     Hub (nyu-mll/glue)."""
     name, _ = glue_task(task_name)
@@ -212,7 +212,7 @@ def load_glue(task_name, data_dir=None, cache_dir=None, splits=None, **hub_kwarg
     import datasets
 
     try:
-        return datasets.load_dataset(HUB_GLUE, name, cache_dir=cache_dir, **hub_kwargs)
+        return datasets.load_dataset(HUB_GLUE, name, cache_dir=cache_dir)
     except Exception as e:  # offline, no cache, hub errors: all end the same way for the user
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise GlueDataError(f"cannot load {HUB_GLUE}/{name} from the Hub ({type(e).__name__}: {reason}); "
