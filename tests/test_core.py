@@ -23,7 +23,9 @@ def test_version_and_public_names():
     assert transformers.__version__ == "4.4.2"
     # names other libraries import from an installed `transformers` (datasets, accelerate's GLUE examples)
     for name in ("PreTrainedTokenizerBase", "AutoConfig", "AutoTokenizer", "AutoModelForSequenceClassification",
-                 "PretrainedConfig", "PreTrainedModel", "RobertaConfig", "RobertaTokenizerFast"):
+                 "PretrainedConfig", "PreTrainedModel", "RobertaConfig", "RobertaTokenizerFast",
+                 "get_linear_schedule_with_warmup", "set_seed", "Trainer", "TrainingArguments", "HfArgumentParser",
+                 "DataCollatorWithPadding", "glue_compute_metrics"):
         assert hasattr(transformers, name), name
     assert callable(transformers.utils.logging.get_logger)
 

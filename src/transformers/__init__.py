@@ -33,3 +33,6 @@ from .trainer_callback import (DefaultFlowCallback, PrinterCallback, ProgressCal
 from .trainer_utils import (EvalPrediction, IntervalStrategy, PredictionOutput, TrainOutput, get_last_checkpoint,
                             set_seed)
 from .training_args import TrainingArguments
+
+# GLUE (4.4.2 exported glue_compute_metrics at the top level)
+from .data.glue import glue_compute_metrics
