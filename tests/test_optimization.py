@@ -12,6 +12,8 @@ contract the project set and sits far below real bugs (weight decay applied befo
 moves parameters by ~1e-5 here; a missing bias correction by ~1e-2; an off-by-one schedule by >= 1e-5).
 """
 import copy
+import os
+import sys
 import json
 import math
 from pathlib import Path
@@ -24,19 +26,13 @@ from transformers.optimization import AdamW, SchedulerType, get_scheduler
 from transformers.trainer import Trainer
 from transformers.training_args import TrainingArguments
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "fixtures"))
+from fixture_io import lr_trace  # noqa: E402
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "training"
 TOL = 1e-7
 SCHEDULES = json.loads((FIXTURES / "schedules.json").read_text())
 ADAMW = json.loads((FIXTURES / "adamw.json").read_text())
-
-
-def lr_trace(scheduler, n):
-    lrs = []
-    for _ in range(n + 1):
-        lrs.append(scheduler.get_last_lr()[0])
-        scheduler.optimizer.step()
-        scheduler.step()
-    return lrs
 
 
 @pytest.mark.parametrize("case", SCHEDULES["schedules"], ids=lambda c: f"{c['name']}-{c['warmup']}-{c['total']}")

@@ -6,7 +6,8 @@ Fixtures (tests/fixtures/make_roberta_fixtures.py):
                                               from roberta-base's tokenizer (tests skip when ../shared is absent)
 """
 import gzip
-import hashlib
+import os
+import sys
 import json
 import shutil
 from pathlib import Path
@@ -16,6 +17,9 @@ import torch
 
 from transformers import AutoTokenizer, RobertaTokenizerFast
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "fixtures"))
+from fixture_io import ids_digest, read_glue  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "roberta_tokenizer"
 SHARED = ROOT / ".." / "shared" / "data"
@@ -24,24 +28,6 @@ TINY = FIXTURES / "tiny_bpe"
 
 
 # ------------------------------------------------------------------------------------------ GLUE, roberta-base
-def read_glue(path, has_header, cols):
-    """Tab-separated, no quoting (the same reader as the fixture generator)."""
-    lines = Path(path).read_text(encoding="utf-8").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if has_header:
-        lines = lines[1:]
-    rows = [line.split("\t") for line in lines]
-    return [[r[c] for r in rows] for c in cols]
-
-
-def ids_digest(all_ids):
-    h = hashlib.sha256()
-    for ids in all_ids:
-        h.update((",".join(map(str, ids)) + "\n").encode())
-    return h.hexdigest()
-
-
 @pytest.fixture(scope="module")
 def glue_fixture():
     if not (ROBERTA_BASE / "vocab.json").exists() or not (SHARED / "glue").exists():

@@ -13,6 +13,7 @@ Learning rates come from the same closed form: 1e-12.
 """
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,9 @@ from transformers.trainer_callback import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 from transformers.training_args import TrainingArguments
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "fixtures"))
+from fixture_io import Rows  # noqa: E402
+
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "training" / "lora_run"
 
 
@@ -40,17 +44,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-class Rows(torch.utils.data.Dataset):
-    def __init__(self, tensors):
-        self.t = tensors
-
-    def __len__(self):
-        return len(self.t["labels"])
-
-    def __getitem__(self, i):
-        return {k: v[i] for k, v in self.t.items()}
 
 
 class SequentialTrainer(Trainer):

@@ -18,7 +18,7 @@ class ModelOutput(OrderedDict):
 
     def __getitem__(self, key):
         if isinstance(key, str):
-            return dict(self.items())[key]
+            return super().__getitem__(key)
         return self.to_tuple()[key]
 
     def __setattr__(self, name, value):
