@@ -27,7 +27,11 @@ Efficient disentangled attention (same result as the reference gathers):
   * c2p/p2c are matrix products against the reachable positions only; when that is at most 2L-1 offsets the
     Toeplitz structure is read out with a pad-free "skew" view (slice + reshape, no gather); when log buckets
     make fewer distinct rows reachable than 2L-1, one gather over the reachable bucket rows is used instead;
-  * padding is handled with a key mask plus zeroing of padding query rows, never an [L, L] mask per layer.
+  * padding is handled with a key mask plus zeroing of padding query rows, never an [L, L] mask per layer;
+  * the position bias is added into the score matrix in place, and the key mask is applied outside autograd (its
+    gradient is zero anyway: masked keys get probability exactly 0, so softmax's backward already gives 0 there);
+  * Dropout draws its CPU mask from 16-bit uniforms (see Dropout): torch's CPU bernoulli_ costs one Mersenne-Twister
+    double per element and was the largest single cost of an attention block at length 512.
 """
 import math
 
@@ -73,6 +77,8 @@ class RelativePositions:
             # index[i, j] = rows[(L-1) - (i - j)]
             ij = torch.arange(length, device=device)
             self.index = rows[(length - 1) - (ij[:, None] - ij[None, :])] - lo
+            # p2c[i, j] reads row j of a [L, R] table: flat_index[i, j] = j * R + index[i, j] (gather, no transpose)
+            self.flat_index = (ij[None, :] * (hi - lo) + self.index).view(1, length * length)
 
 
 def _skew(scores, length):
@@ -83,6 +89,25 @@ def _skew(scores, length):
     flat = scores.reshape(*lead, length * (2 * length - 1))
     flat = flat[..., length - 1: length - 1 + length * (2 * length - 2)]
     return flat.reshape(*lead, length, 2 * length - 2)[..., :length]
+
+
+class Dropout(nn.Dropout):
+    """nn.Dropout with a cheaper mask on CPU; same module interface and state (no parameters, `p`).
+
+    On CPU each element keeps with a 16-bit uniform draw (four per random 64-bit word), so the drop rate is p rounded
+    to a multiple of 2**-16 (0.1 -> 0.1000061) and kept values are scaled by 1 / (1 - that rate): unbiased, and the
+    rounding is ~20x below the sampling noise of the dropped fraction of one 2x12x512x512 attention map. Other devices
+    use torch's fused dropout.
+    """
+
+    def forward(self, x):
+        if not self.training or not 0.0 < self.p < 1.0 or x.device.type != "cpu":
+            return super().forward(x)
+        n = x.numel()
+        words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2**63, 2**63 - 1)
+        threshold = round(self.p * 65536)  # drop when the uniform 16-bit draw u in [0, 65535] is below it
+        keep = torch.ge(words.view(torch.int16)[:n].view(x.shape), threshold - 32768, out=torch.empty_like(x))
+        return x * keep.mul_(65536 / (65536 - threshold))
 
 
 class DebertaV2Embeddings(nn.Module):
@@ -98,7 +123,7 @@ class DebertaV2Embeddings(nn.Module):
         self.embed_proj = (nn.Linear(self.embedding_size, config.hidden_size, bias=False)
                            if self.embedding_size != config.hidden_size else None)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, input_ids, token_type_ids, position_ids, mask, inputs_embeds=None):
         embeddings = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
@@ -131,7 +156,7 @@ class DisentangledSelfAttention(nn.Module):
         self.pos_att_type = list(config.pos_att_type or [])
         self.relative_attention = getattr(config, "relative_attention", False)
         if self.relative_attention:
-            self.pos_dropout = nn.Dropout(config.hidden_dropout_prob)
+            self.pos_dropout = Dropout(config.hidden_dropout_prob)
             if not self.share_att_key:
                 if "c2p" in self.pos_att_type:
                     self.pos_key_proj = nn.Linear(config.hidden_size, all_head)
@@ -139,7 +164,7 @@ class DisentangledSelfAttention(nn.Module):
                     self.pos_query_proj = nn.Linear(config.hidden_size, all_head)
         scale_factor = 1 + ("c2p" in self.pos_att_type) + ("p2c" in self.pos_att_type)
         self.inv_scale = 1.0 / math.sqrt(self.head_size * scale_factor)
-        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self.dropout = Dropout(config.attention_probs_dropout_prob)
 
     def _heads(self, x):  # [..., n, heads*d] -> [..., heads, n, d]
         return x.unflatten(-1, (self.num_heads, self.head_size)).transpose(-3, -2)
@@ -158,43 +183,50 @@ class DisentangledSelfAttention(nn.Module):
         return self.key_proj(rel) if self.share_att_key else self.pos_key_proj(rel)
 
     def position_bias(self, query, key, rel_embeddings, positions):
-        """c2p + p2c scores [B, heads, L, L], already divided by the attention scale (query arrives scaled)."""
+        """c2p + p2c as a new [B * heads, L, L] tensor, already divided by the attention scale (query arrives scaled)."""
         length = query.shape[-2]
         if positions.skew:
             rel = self.pos_dropout(rel_embeddings)[positions.index]  # one row per offset
         else:
             rel = self.pos_dropout(rel_embeddings[positions.lo:positions.hi])
-        bias = 0
+        bias = None
         if "c2p" in self.pos_att_type:
             pos_key = self._heads(self._pos_key(rel))  # [heads, R, d]
-            scores = query @ pos_key.transpose(-1, -2)  # [B, heads, L, R]
+            c2p = (query @ pos_key.transpose(-1, -2)).flatten(0, 1)  # [B * heads, L, R]
             if positions.skew:  # columns ordered by m = j - i + L - 1
-                bias = bias + _skew(scores, length)
+                bias = _skew(c2p, length).contiguous()
             else:
-                bias = bias + scores.gather(-1, positions.index.expand(*scores.shape[:-1], length))
+                bias = c2p.gather(-1, positions.index.expand(c2p.shape[0], -1, -1))
         if "p2c" in self.pos_att_type:
             pos_query = self._heads(self._pos_query(rel)) * self.inv_scale
             if positions.skew:  # p2c[i, j] = k_j . pq[row(i - j)]: reversed offsets, skewed, transposed
-                scores = key @ pos_query.flip(-2).transpose(-1, -2)
-                bias = bias + _skew(scores, length).transpose(-1, -2)
-            else:
-                scores = key @ pos_query.transpose(-1, -2)  # [B, heads, L(key), R]
-                index = positions.index.transpose(0, 1).expand(*scores.shape[:-1], length)
-                bias = bias + scores.gather(-1, index).transpose(-1, -2)
+                p2c = (key @ pos_query.flip(-2).transpose(-1, -2)).flatten(0, 1)
+                p2c = _skew(p2c, length).transpose(-1, -2)
+            else:  # p2c[i, j] = k_j . pq[index[i, j]]: one gather over the flattened [L(key), R] table
+                p2c = (key @ pos_query.transpose(-1, -2)).flatten(0, 1).flatten(-2)  # [B * heads, L * R]
+                p2c = p2c.gather(-1, positions.flat_index.expand(p2c.shape[0], -1)).view(-1, length, length)
+            bias = p2c.contiguous() if bias is None else bias.add_(p2c)
         return bias
 
     def forward(self, hidden_states, key_mask, query_mask, positions=None, rel_embeddings=None,
                 output_attentions=False):
+        batch, length = hidden_states.shape[:2]
         query = self._heads(self.query_proj(hidden_states))
         key = self._heads(self.key_proj(hidden_states))
         value = self._heads(self.value_proj(hidden_states))
         scaled_query = query * self.inv_scale
 
-        scores = scaled_query @ key.transpose(-1, -2)
-        if self.relative_attention and self.pos_att_type:
-            scores = scores + self.position_bias(scaled_query, key, rel_embeddings, positions)
+        q, k_t = scaled_query.flatten(0, 1), key.flatten(0, 1).transpose(1, 2)
+        if self.relative_attention and self.pos_att_type:  # the content score accumulates into the new bias
+            scores = self.position_bias(scaled_query, key, rel_embeddings, positions).baddbmm_(q, k_t)
+        else:
+            scores = torch.bmm(q, k_t)
+        scores = scores.view(batch, self.num_heads, length, length)
         # Masked keys get the most negative score; rows with no visible key are zeroed below (4.4.2's XSoftmax).
-        probs = torch.softmax(scores.masked_fill(~key_mask, torch.finfo(scores.dtype).min), dim=-1)
+        # Outside autograd: masked keys end with probability exactly 0, so the softmax gradient there is 0 already.
+        with torch.no_grad():
+            scores.masked_fill_(~key_mask, torch.finfo(scores.dtype).min)
+        probs = torch.softmax(scores, dim=-1)
         context = self.dropout(probs) @ value
         context = (context * query_mask).transpose(-3, -2).flatten(-2)
         return context, (probs * query_mask if output_attentions else None)
@@ -205,7 +237,7 @@ class DebertaV2SelfOutput(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, input_tensor):
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
@@ -237,7 +269,7 @@ class DebertaV2Output(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, input_tensor):
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
@@ -266,7 +298,7 @@ class ConvLayer(nn.Module):
                               groups=getattr(config, "conv_groups", 1))
         self.conv_act = get_activation(getattr(config, "conv_act", "tanh"))
         self.LayerNorm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, residual_states, input_mask):
         mask = input_mask.unsqueeze(-1).to(hidden_states.dtype)
@@ -402,7 +434,7 @@ class ContextPooler(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.dense = nn.Linear(config.pooler_hidden_size, config.pooler_hidden_size)
-        self.dropout = nn.Dropout(config.pooler_dropout)
+        self.dropout = Dropout(config.pooler_dropout)
         self.act = get_activation(config.pooler_hidden_act)
         self.output_dim = config.hidden_size
 
@@ -429,7 +461,7 @@ class DebertaV2ForSequenceClassification(DebertaV2PreTrainedModel):
         self.pooler = ContextPooler(config)
         self.classifier = nn.Linear(self.pooler.output_dim, config.num_labels)
         cls_dropout = getattr(config, "cls_dropout", None)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob if cls_dropout is None else cls_dropout)
+        self.dropout = Dropout(config.hidden_dropout_prob if cls_dropout is None else cls_dropout)
         self.init_weights()
 
     def get_input_embeddings(self):
