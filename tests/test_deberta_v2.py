@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from transformers import AutoModelForSequenceClassification, lora
 from transformers.models.deberta_v2 import DebertaV2Config, DebertaV2ForSequenceClassification, DebertaV2Model
-from transformers.models.deberta_v2.modeling_deberta_v2 import make_log_bucket_position
+from transformers.models.deberta_v2.modeling_deberta_v2 import Dropout, make_log_bucket_position
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "tests" / "fixtures" / "deberta_v2" / "models"
@@ -130,6 +130,73 @@ def test_fast_position_bias_matches_formulas(extra, length):
     g_ref = torch.autograd.grad((ref * weights).sum(), (q, k, rel), allow_unused=True)
     for a, b in zip(g_fast, g_ref):  # None where a direction is off (c2p only: no key gradient)
         assert (a is None and b is None) or torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
+def reference_attention(encoder, att, hidden, pair_mask):
+    """One attention block written plainly: masked_fill inside autograd, XSoftmax's zeroed rows, no dropout."""
+    length = hidden.shape[1]
+    q = att._heads(att.query_proj(hidden)) * att.inv_scale
+    k, v = att._heads(att.key_proj(hidden)), att._heads(att.value_proj(hidden))
+    scores = q @ k.transpose(-1, -2) + reference_bias(encoder, att, q, k, encoder.get_rel_embedding(), length)
+    probs = torch.softmax(scores.masked_fill(~pair_mask[:, None], torch.finfo(scores.dtype).min), -1)
+    row = pair_mask.any(-1)[:, None, :, None]
+    return ((probs * row) @ v).transpose(1, 2).flatten(-2)
+
+
+@pytest.mark.parametrize("length", [6, 40])  # skew and gather paths
+def test_key_mask_outside_autograd_gives_the_same_gradients(length):
+    # The block masks keys in place under no_grad; gradients must equal masking inside autograd, including rows
+    # whose keys are all masked (a pairwise mask with a padding query row) and partly masked rows.
+    torch.manual_seed(0)
+    config = DebertaV2Config(vocab_size=20, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                             intermediate_size=8, max_position_embeddings=64, relative_attention=True,
+                             position_buckets=8, share_att_key=True, pos_att_type="p2c|c2p",
+                             norm_rel_ebd="layer_norm", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = DebertaV2Model(config).double()
+    encoder, att = model.encoder, model.encoder.layer[0].attention.self
+    hidden = torch.randn(2, length, 16, dtype=torch.float64, requires_grad=True)
+    tokens = torch.ones(2, length, dtype=torch.bool)
+    tokens[1, length // 2:] = False
+    pair = tokens[:, :, None] & tokens[:, None, :]
+    pair[0, 1, 3:] = False  # a partly masked row
+    weights = torch.randn(2, length, 16, dtype=torch.float64)
+    params = [hidden] + [p for p in model.parameters() if p.requires_grad]
+
+    out = att(hidden, pair[:, None], pair.any(-1)[:, None, :, None].double(),
+              encoder.relative_positions(length, hidden.device), encoder.get_rel_embedding())[0]
+    ref = reference_attention(encoder, att, hidden, pair)
+    assert torch.allclose(out, ref, atol=1e-12)
+    got = torch.autograd.grad((out * weights).sum(), params, allow_unused=True)
+    want = torch.autograd.grad((ref * weights).sum(), params, allow_unused=True)
+    checked = 0
+    for g, w in zip(got, want):
+        assert (g is None) == (w is None)
+        if g is not None:
+            assert torch.allclose(g, w, atol=1e-12, rtol=1e-10)
+            checked += 1
+    assert checked >= 8  # hidden, q/k/v weights and biases, relative embeddings and their LayerNorm
+
+
+def test_dropout_cpu_mask_is_unbiased_bernoulli():
+    drop = Dropout(0.1)
+    x = torch.ones(1 << 20, requires_grad=True)
+    assert drop.eval()(x) is x  # eval: identity, as nn.Dropout
+    torch.manual_seed(0)
+    y = drop.train()(x)
+    rate = round(0.1 * 65536) / 65536  # p on the 16-bit grid
+    kept = y != 0
+    # the dropped fraction is Binomial(n, rate) / n: within 5 standard deviations
+    assert abs((~kept).double().mean().item() - rate) < 5 * math.sqrt(rate * (1 - rate) / x.numel())
+    assert torch.equal(y[kept], torch.full_like(y[kept], 1 / (1 - rate)))  # kept values carry the exact scale
+    g = torch.randn_like(x)
+    y.backward(g)
+    assert torch.allclose(x.grad, torch.where(kept, g / (1 - rate), torch.zeros_like(g)), rtol=1e-6, atol=0)
+    torch.manual_seed(0)
+    assert torch.equal(drop(x.detach()), y.detach())  # the global generator seeds it (set_seed reproduces runs)
+    assert torch.equal(Dropout(0.0).train()(x), x) and Dropout(1.0).train()(x).abs().sum() == 0
+    # every element of a tensor whose size is not a multiple of four gets its own draw
+    odd = Dropout(0.5).train()(torch.ones(7, 3))
+    assert odd.shape == (7, 3) and set(odd.unique().tolist()) <= {0.0, 2.0}
 
 
 def test_log_buckets_known_values():
