@@ -84,8 +84,13 @@ def test_auto_classes_and_explicit_attention_path():
 
 
 # ---- the fast attention against the formulas, at lengths that exercise both the skew and the gather path ----
+def split_heads(att, x):  # [..., n, heads * d] -> [..., heads, n, d]
+    return x.unflatten(-1, (att.num_heads, att.head_size)).transpose(-3, -2)
+
+
 def reference_bias(encoder, att, query, key, rel, length):
-    """c2p + p2c as written in the DeBERTa paper / 4.4.2: full relative table, index clamp(delta + k)."""
+    """c2p + p2c as written in the DeBERTa paper / 4.4.2: full relative table, index clamp(delta + k).
+    query/key: [B, heads, L, d]."""
     enc_span = rel.shape[0] // 2
     delta = torch.arange(length)[:, None] - torch.arange(length)[None, :]
     if encoder.position_buckets > 0:
@@ -93,11 +98,11 @@ def reference_bias(encoder, att, query, key, rel, length):
     idx = torch.clamp(delta + enc_span, 0, 2 * enc_span - 1)
     bias = 0
     if "c2p" in att.pos_att_type:
-        pk = att._heads(att._pos_key(rel))  # [heads, 2k, d]
+        pk = split_heads(att, att._pos_key(rel))  # [heads, 2k, d]
         full = query @ pk.transpose(-1, -2)
         bias = bias + torch.gather(full, -1, idx.expand(*full.shape[:-1], length))
     if "p2c" in att.pos_att_type:
-        pq = att._heads(att._pos_query(rel)) * att.inv_scale
+        pq = split_heads(att, att._pos_query(rel)) * att.inv_scale
         full = key @ pq.transpose(-1, -2)  # [B, h, key j, 2k]
         idx_p = torch.clamp(-delta + enc_span, 0, 2 * enc_span - 1)  # gathered per key row, then transposed
         bias = bias + torch.gather(full, -1, idx_p.expand(*full.shape[:-1], length)).transpose(-1, -2)
@@ -121,7 +126,11 @@ def test_fast_position_bias_matches_formulas(extra, length):
     rel = torch.randn(encoder.span * 2, 16, requires_grad=True)
     q = torch.randn(2, 2, length, 8, requires_grad=True)
     k = torch.randn(2, 2, length, 8, requires_grad=True)
-    fast = att.position_bias(q, k, rel, encoder.relative_positions(length, q.device)).view(2, 2, length, length)
+    def head_major(x):  # [B, heads, L, d] -> [heads * B, L, d], the layout the block uses
+        return x.transpose(0, 1).reshape(-1, *x.shape[2:])
+
+    fast = att.position_bias(head_major(q), head_major(k), rel, encoder.relative_positions(length, q.device))
+    fast = fast.view(2, 2, length, length).transpose(0, 1)
     ref = reference_bias(encoder, att, q, k, rel, length)
     assert fast.shape == ref.shape == (2, 2, length, length)
     assert torch.allclose(fast, ref, atol=1e-5, rtol=1e-5)
@@ -135,8 +144,8 @@ def test_fast_position_bias_matches_formulas(extra, length):
 def reference_attention(encoder, att, hidden, pair_mask):
     """One attention block written plainly: masked_fill inside autograd, XSoftmax's zeroed rows, no dropout."""
     length = hidden.shape[1]
-    q = att._heads(att.query_proj(hidden)) * att.inv_scale
-    k, v = att._heads(att.key_proj(hidden)), att._heads(att.value_proj(hidden))
+    q = split_heads(att, att.query_proj(hidden)) * att.inv_scale
+    k, v = split_heads(att, att.key_proj(hidden)), split_heads(att, att.value_proj(hidden))
     scores = q @ k.transpose(-1, -2) + reference_bias(encoder, att, q, k, encoder.get_rel_embedding(), length)
     probs = torch.softmax(scores.masked_fill(~pair_mask[:, None], torch.finfo(scores.dtype).min), -1)
     row = pair_mask.any(-1)[:, None, :, None]

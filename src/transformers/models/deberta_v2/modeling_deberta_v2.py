@@ -166,8 +166,13 @@ class DisentangledSelfAttention(nn.Module):
         self.inv_scale = 1.0 / math.sqrt(self.head_size * scale_factor)
         self.dropout = Dropout(config.attention_probs_dropout_prob)
 
-    def _heads(self, x):  # [..., n, heads*d] -> [..., heads, n, d]
-        return x.unflatten(-1, (self.num_heads, self.head_size)).transpose(-3, -2)
+    def _heads(self, x):  # [B, L, heads * d] -> [heads * B, L, d], head-major so one head's B * L rows are adjacent
+        batch, length = x.shape[:2]
+        x = x.view(batch, length, self.num_heads, self.head_size).permute(2, 0, 1, 3)
+        return x.reshape(self.num_heads * batch, length, self.head_size)
+
+    def _pos_heads(self, x):  # [R, heads * d] -> [heads, R, d]
+        return x.view(x.shape[0], self.num_heads, self.head_size).transpose(0, 1)
 
     def _pos_query(self, rel):
         if not self.share_att_key:
@@ -183,27 +188,30 @@ class DisentangledSelfAttention(nn.Module):
         return self.key_proj(rel) if self.share_att_key else self.pos_key_proj(rel)
 
     def position_bias(self, query, key, rel_embeddings, positions):
-        """c2p + p2c as a new [B * heads, L, L] tensor, already divided by the attention scale (query arrives scaled)."""
+        """c2p + p2c for query/key [heads * B, L, d] as a new [heads * B, L, L] tensor, already divided by the
+        attention scale (query arrives scaled). Each head's B * L rows meet its R position rows in one product."""
         length = query.shape[-2]
         if positions.skew:
             rel = self.pos_dropout(rel_embeddings)[positions.index]  # one row per offset
         else:
             rel = self.pos_dropout(rel_embeddings[positions.lo:positions.hi])
+
+        def per_head_product(x, pos):  # [heads * B, L, d] x [heads, R, d] -> [heads * B, L, R]
+            return torch.bmm(x.view(self.num_heads, -1, x.shape[-1]), pos.transpose(1, 2)).view(x.shape[0], length, -1)
+
         bias = None
         if "c2p" in self.pos_att_type:
-            pos_key = self._heads(self._pos_key(rel))  # [heads, R, d]
-            c2p = (query @ pos_key.transpose(-1, -2)).flatten(0, 1)  # [B * heads, L, R]
+            c2p = per_head_product(query, self._pos_heads(self._pos_key(rel)))
             if positions.skew:  # columns ordered by m = j - i + L - 1
                 bias = _skew(c2p, length).contiguous()
             else:
                 bias = c2p.gather(-1, positions.index.expand(c2p.shape[0], -1, -1))
         if "p2c" in self.pos_att_type:
-            pos_query = self._heads(self._pos_query(rel)) * self.inv_scale
+            pos_query = self._pos_heads(self._pos_query(rel)) * self.inv_scale
             if positions.skew:  # p2c[i, j] = k_j . pq[row(i - j)]: reversed offsets, skewed, transposed
-                p2c = (key @ pos_query.flip(-2).transpose(-1, -2)).flatten(0, 1)
-                p2c = _skew(p2c, length).transpose(-1, -2)
-            else:  # p2c[i, j] = k_j . pq[index[i, j]]: one gather over the flattened [L(key), R] table
-                p2c = (key @ pos_query.transpose(-1, -2)).flatten(0, 1).flatten(-2)  # [B * heads, L * R]
+                p2c = _skew(per_head_product(key, pos_query.flip(1)), length).transpose(-1, -2)
+            else:  # p2c[i, j] = k_j . pq[index[i, j]]: one gather over each flattened [L(key), R] table
+                p2c = per_head_product(key, pos_query).flatten(-2)
                 p2c = p2c.gather(-1, positions.flat_index.expand(p2c.shape[0], -1)).view(-1, length, length)
             bias = p2c.contiguous() if bias is None else bias.add_(p2c)
         return bias
@@ -211,25 +219,26 @@ class DisentangledSelfAttention(nn.Module):
     def forward(self, hidden_states, key_mask, query_mask, positions=None, rel_embeddings=None,
                 output_attentions=False):
         batch, length = hidden_states.shape[:2]
-        query = self._heads(self.query_proj(hidden_states))
+        query = self._heads(self.query_proj(hidden_states)) * self.inv_scale  # [heads * B, L, d]
         key = self._heads(self.key_proj(hidden_states))
         value = self._heads(self.value_proj(hidden_states))
-        scaled_query = query * self.inv_scale
 
-        q, k_t = scaled_query.flatten(0, 1), key.flatten(0, 1).transpose(1, 2)
         if self.relative_attention and self.pos_att_type:  # the content score accumulates into the new bias
-            scores = self.position_bias(scaled_query, key, rel_embeddings, positions).baddbmm_(q, k_t)
+            scores = self.position_bias(query, key, rel_embeddings, positions).baddbmm_(query, key.transpose(1, 2))
         else:
-            scores = torch.bmm(q, k_t)
-        scores = scores.view(batch, self.num_heads, length, length)
+            scores = torch.bmm(query, key.transpose(1, 2))
         # Masked keys get the most negative score; rows with no visible key are zeroed below (4.4.2's XSoftmax).
         # Outside autograd: masked keys end with probability exactly 0, so the softmax gradient there is 0 already.
-        with torch.no_grad():
-            scores.masked_fill_(~key_mask, torch.finfo(scores.dtype).min)
+        # (The view is taken inside no_grad so autograd does not replay it as an as_strided in the backward.)
+        shape = (self.num_heads, batch, length, length)
+        with torch.no_grad():  # masks are [B, 1, 1 or L, L]: batch to the second axis to match the head-major scores
+            scores.view(shape).masked_fill_(~key_mask.transpose(0, 1), torch.finfo(scores.dtype).min)
         probs = torch.softmax(scores, dim=-1)
-        context = self.dropout(probs) @ value
-        context = (context * query_mask).transpose(-3, -2).flatten(-2)
-        return context, (probs * query_mask if output_attentions else None)
+        context = torch.bmm(self.dropout(probs), value).view(self.num_heads, batch, length, self.head_size)
+        context = (context * query_mask.transpose(0, 1)).permute(1, 2, 0, 3).flatten(-2)  # [B, L, heads * d]
+        if not output_attentions:
+            return context, None
+        return context, probs.view(shape).transpose(0, 1) * query_mask
 
 
 class DebertaV2SelfOutput(nn.Module):
