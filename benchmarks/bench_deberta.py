@@ -1,13 +1,16 @@
-"""DeBERTa-V2 attention speed: this package against Hugging Face transformers, forward + backward, CPU.
+"""DeBERTa-V2 attention speed: this package against Hugging Face transformers, forward + backward (CPU or GPU).
 
 The two packages share the import name `transformers`, so each runs in its own interpreter (one per venv); both
 build the same configuration from the same weights and inputs, and the parent prints milliseconds side by side.
 
     python benchmarks/bench_deberta.py --ours /tmp/dev/bin/python --hf /tmp/hf/bin/python [--write]
 
---write appends the table to benchmarks/RESULTS.md under "## DeBERTa-V2 attention" (replacing an older copy of
-that section only). The configuration is deberta-v3-base's attention (768 hidden, 12 heads, 256 log buckets over
-512 positions, shared keys, c2p|p2c, LayerNorm'd relative embeddings) with fewer layers to fit CPU time.
+    python benchmarks/bench_deberta.py --device cuda --batch_scale 8 --write      # on a GPU machine
+
+--write appends the table to benchmarks/RESULTS.md under "## DeBERTa-V2 attention" (the device appended when it is
+not the CPU), replacing an older copy of that section only. The configuration is deberta-v3-base's attention
+(768 hidden, 12 heads, 256 log buckets over 512 positions, shared keys, c2p|p2c, LayerNorm'd relative embeddings)
+with fewer layers to fit CPU time.
 """
 import argparse
 import json
@@ -65,19 +68,22 @@ def worker(args):
     import torch
 
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     result = {}
     for mode in MODES:
-        model = build(torch, args, lora=mode == "lora")
+        model = build(torch, args, lora=mode == "lora").to(device)
         encoder = model.deberta.encoder
         attention = encoder.layer[0].attention.self
         for batch, length in SHAPES:
-            ids, mask, labels = inputs(torch, batch, length)
+            batch *= args.batch_scale
+            ids, mask, labels = (t.to(device) for t in inputs(torch, batch, length))
             model.eval()
             with torch.no_grad():
                 logits = model(input_ids=ids, attention_mask=mask).logits
             model.train()
             # the block's input carries a gradient in both modes (earlier layers are trainable either way)
-            hidden = torch.randn(batch, length, CONFIG["hidden_size"], requires_grad=True)
+            hidden = torch.randn(batch, length, CONFIG["hidden_size"], device=device, requires_grad=True)
 
             def attention_step():  # one disentangled self-attention block, each package's own mask/position set-up
                 rel = encoder.get_rel_embedding()
@@ -98,8 +104,10 @@ def worker(args):
                 times = []
                 for step in range(args.warmup + args.repeat):
                     model.zero_grad(set_to_none=True)
+                    sync()
                     start = time.perf_counter()
                     step_fn()
+                    sync()
                     if step >= args.warmup:
                         times.append((time.perf_counter() - start) * 1000)
                 row[name] = min(times)
@@ -109,7 +117,8 @@ def worker(args):
 
 def run_worker(python, weights, args):
     cmd = [python, __file__, "--worker", "--weights", weights, "--threads", str(args.threads),
-           "--repeat", str(args.repeat), "--warmup", str(args.warmup)]
+           "--repeat", str(args.repeat), "--warmup", str(args.warmup), "--device", args.device,
+           "--batch_scale", str(args.batch_scale)]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/")
     if out.returncode != 0:
@@ -132,6 +141,8 @@ def main():
     p.add_argument("--ours", default=sys.executable, help="python with this package installed")
     p.add_argument("--hf", default="/tmp/hf/bin/python", help="python with Hugging Face transformers installed")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (GPU steps are timed with synchronisation)")
+    p.add_argument("--batch_scale", type=int, default=1, help="multiply every batch size (e.g. 8 on a GPU)")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3, help="alternating ours/HF runs; each cell keeps its fastest")
@@ -170,7 +181,9 @@ def main():
     if args.write:
         import torch as _t
 
-        text = (f"{SECTION}\n\n`python benchmarks/bench_deberta.py --write` (CPU, {args.threads} threads, torch "
+        where = f"CPU, {args.threads} threads" if args.device == "cpu" else args.device
+        section = SECTION if args.device == "cpu" else f"{SECTION} ({args.device})"
+        text = (f"{section}\n\n`python benchmarks/bench_deberta.py --write` ({where}, torch "
                 f"{_t.__version__}, fastest of {args.repeat} train steps after {args.warmup} warm-up in each of "
                 f"{args.rounds} alternating rounds per package; "
                 "attention = one DisentangledSelfAttention block incl. each package's mask and relative-position "
@@ -183,8 +196,8 @@ def main():
                 "\n\n" + table + "\n")
         path = Path(__file__).resolve().parent / "RESULTS.md"
         old = path.read_text() if path.exists() else "# Benchmarks\n"
-        if SECTION in old:  # replace our section only; other sections stay as they are
-            head, _, rest = old.partition(SECTION)
+        if section + "\n" in old:  # replace this section only; other sections stay as they are
+            head, _, rest = old.partition(section + "\n")
             tail = rest[rest.find("\n## "):] if "\n## " in rest else ""
             old = head.rstrip("\n") + "\n" + tail
         path.write_text(old.rstrip("\n") + "\n\n" + text)
