@@ -203,6 +203,7 @@ def test_dropout_cpu_mask_is_unbiased_bernoulli():
     torch.manual_seed(0)
     assert torch.equal(drop(x.detach()), y.detach())  # the global generator seeds it (set_seed reproduces runs)
     assert torch.equal(Dropout(0.0).train()(x), x) and Dropout(1.0).train()(x).abs().sum() == 0
+    assert Dropout(1 - 1e-6).train()(x).isfinite().all()  # p just below 1 stays on the grid (no division by zero)
     # every element of a tensor whose size is not a multiple of four gets its own draw
     odd = Dropout(0.5).train()(torch.ones(7, 3))
     assert odd.shape == (7, 3) and set(odd.unique().tolist()) <= {0.0, 2.0}

@@ -24,6 +24,8 @@ Efficient disentangled attention (same result as the reference gathers):
   * relative positions are built once per forward, on the input's device, for the lengths the sequence can reach
     (offsets -(L-1)..L-1 mapped through the buckets and the clamp) and cached per (length, device);
   * only those rows of the relative-embedding table are projected, all heads at once;
+  * heads are laid out head-major ([heads * B, L, d]), so each head's product with its position rows is one GEMM
+    over all B * L rows, with no per-batch copies of the position tables;
   * c2p/p2c are matrix products against the reachable positions only; when that is at most 2L-1 offsets the
     Toeplitz structure is read out with a pad-free "skew" view (slice + reshape, no gather); when log buckets
     make fewer distinct rows reachable than 2L-1, one gather over the reachable bucket rows is used instead;
@@ -105,7 +107,7 @@ class Dropout(nn.Dropout):
             return super().forward(x)
         n = x.numel()
         words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2**63, 2**63 - 1)
-        threshold = round(self.p * 65536)  # drop when the uniform 16-bit draw u in [0, 65535] is below it
+        threshold = min(round(self.p * 65536), 65535)  # drop when the uniform 16-bit draw u in [0, 65535] is below it
         keep = torch.ge(words.view(torch.int16)[:n].view(x.shape), threshold - 32768, out=torch.empty_like(x))
         return x * keep.mul_(65536 / (65536 - threshold))
 
