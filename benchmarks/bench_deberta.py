@@ -179,12 +179,10 @@ def main():
     table = "\n".join(rows)
     print(table)
     if args.write:
-        import torch as _t
-
         where = f"CPU, {args.threads} threads" if args.device == "cpu" else args.device
         section = SECTION if args.device == "cpu" else f"{SECTION} ({args.device})"
         text = (f"{section}\n\n`python benchmarks/bench_deberta.py --write` ({where}, torch "
-                f"{_t.__version__}, fastest of {args.repeat} train steps after {args.warmup} warm-up in each of "
+                f"{torch.__version__}, fastest of {args.repeat} train steps after {args.warmup} warm-up in each of "
                 f"{args.rounds} alternating rounds per package; "
                 "attention = one DisentangledSelfAttention block incl. each package's mask and relative-position "
                 "set-up, model = the whole classifier). Model: "

@@ -126,6 +126,7 @@ def test_fast_position_bias_matches_formulas(extra, length):
     rel = torch.randn(encoder.span * 2, 16, requires_grad=True)
     q = torch.randn(2, 2, length, 8, requires_grad=True)
     k = torch.randn(2, 2, length, 8, requires_grad=True)
+
     def head_major(x):  # [B, heads, L, d] -> [heads * B, L, d], the layout the block uses
         return x.transpose(0, 1).reshape(-1, *x.shape[2:])
 
@@ -204,7 +205,7 @@ def test_dropout_cpu_mask_is_unbiased_bernoulli():
     assert torch.equal(drop(x.detach()), y.detach())  # the global generator seeds it (set_seed reproduces runs)
     assert torch.equal(Dropout(0.0).train()(x), x) and Dropout(1.0).train()(x).abs().sum() == 0
     assert Dropout(1 - 1e-6).train()(x).isfinite().all()  # p just below 1 stays on the grid (no division by zero)
-    # every element of a tensor whose size is not a multiple of four gets its own draw
+    # sizes that are not a multiple of four (the draws come four to a 64-bit word) keep shape and values
     odd = Dropout(0.5).train()(torch.ones(7, 3))
     assert odd.shape == (7, 3) and set(odd.unique().tolist()) <= {0.0, 2.0}
 
