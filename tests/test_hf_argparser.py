@@ -109,7 +109,7 @@ def test_json_file_and_dict(tmp_path):
 @pytest.mark.parametrize("argv, expected", [
     (["--output_dir", "o", "--learning_rat", "1e-3"], "unrecognized arguments: --learning_rat 1e-3"),
     (["--output_dir", "o", "--evaluation_strategy", "daily"], "invalid choice: 'daily'"),
-    (["--output_dir", "o", "--do_train", "maybe"], "Truthy value expected"),
+    (["--output_dir", "o", "--do_train", "maybe"], "'maybe' is not a boolean"),
     ([], "--output_dir"),
     (["--output_dir", "o", "--load_best_model_at_end", "--evaluation_strategy", "epoch"],
      "--save_strategy epoch"),

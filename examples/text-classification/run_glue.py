@@ -207,6 +207,57 @@ def load_datasets(data_args, model_args, training_args):
     return DatasetDict(splits)
 
 
+def text_columns(task_name, columns):
+    """The one or two columns a model reads: GLUE's fixed pair for a task; in csv/json files `sentence1` and
+    `sentence2` when both are there, otherwise the first two columns that are not `label` (or the only one)."""
+    if task_name is not None:
+        return task_to_keys[task_name]
+    if "sentence1" in columns and "sentence2" in columns:
+        return "sentence1", "sentence2"
+    texts = [c for c in columns if c != "label"]
+    if not texts:
+        fail("the data files have no text column besides 'label'")
+    return texts[0], (texts[1] if len(texts) > 1 else None)
+
+
+def label_mapping(config, label_list, task_name, num_labels):
+    """dataset label -> model class id, or None when the dataset's own ids are the model's.
+
+    csv/json labels (strings or numbers) are numbered in sorted order. GLUE datasets already hold class indices,
+    which stay as they are unless the model was fine-tuned before with names of its own (label2id differs from
+    the LABEL_0.. default): then each dataset position goes to the model's id of the same name."""
+    if label_list is None:  # regression
+        return None
+    if task_name is None:
+        return {label: i for i, label in enumerate(label_list)}
+    if config.label2id == PretrainedConfig(num_labels=num_labels).label2id:
+        return None
+    model_ids = {name.lower(): int(i) for name, i in config.label2id.items()}
+    if sorted(model_ids) != sorted(label_list):
+        logger.warning(f"the model was trained with labels {sorted(model_ids)}, the data has {sorted(label_list)}: "
+                       "the data's order is used and the model's label names are ignored")
+        return None
+    return {position: model_ids[name] for position, name in enumerate(label_list)}
+
+
+def metrics_function(task_name, is_regression, model_to_position):
+    """compute_metrics for the Trainer: GLUE's metrics for a task, else accuracy (or mse for regression). Class ids
+    are turned back into positions in the dataset's label list first, so metrics match the gold labels."""
+    def compute(prediction: EvalPrediction):
+        out = prediction.predictions
+        out = out[0] if isinstance(out, tuple) else out
+        if is_regression:
+            predicted, gold = np.squeeze(out), prediction.label_ids
+        else:
+            predicted, gold = model_to_position[np.argmax(out, axis=1)], model_to_position[prediction.label_ids]
+        if task_name is not None:
+            return glue_compute_metrics(task_name, predicted, gold)
+        if is_regression:
+            return {"mse": float(np.mean((predicted - gold) ** 2))}
+        return {"accuracy": float((predicted == gold).astype(np.float32).mean())}
+    return compute
+
+
 def main(args=None):
     parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args)
@@ -224,18 +275,18 @@ def main(args=None):
     if model_args.lora_path is not None and not model_args.apply_lora:
         fail("--lora_path needs --apply_lora with the --lora_r/--lora_alpha it was trained with")
 
-    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s -   %(message)s",
-                        datefmt="%m/%d/%Y %H:%M:%S", handlers=[logging.StreamHandler(sys.stdout)])
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+                        handlers=[logging.StreamHandler(sys.stdout)])
     logger.setLevel(logging.INFO)
     transformers.utils.logging.set_verbosity_info()
     transformers.utils.logging.enable_default_handler()
     transformers.utils.logging.enable_explicit_format()
     logger.info(f"device: {training_args.device}, n_gpu: {training_args.n_gpu}, 16-bits training: "
                 f"{training_args.fp16}, deterministic algorithms: {torch.are_deterministic_algorithms_enabled()}")
-    logger.info(f"Training/evaluation parameters {training_args}")
+    logger.debug(f"arguments: {training_args}")
     if last_checkpoint is not None:
-        logger.info(f"Checkpoint detected, resuming training at {last_checkpoint}. Pass --overwrite_output_dir to "
-                    "train from scratch.")
+        logger.info(f"resuming from {last_checkpoint}, the newest checkpoint in --output_dir "
+                    "(--overwrite_output_dir starts over instead)")
 
     # Set seed before initializing the model: LoRA A matrices and the head are drawn from it.
     set_seed(training_args.seed)
@@ -243,7 +294,7 @@ def main(args=None):
     datasets = load_datasets(data_args, model_args, training_args)
     any_split = next(iter(datasets.values()))
 
-    # Labels
+    # Labels: GLUE's class names, a csv/json's distinct values, or none for regression (STS-B, float labels)
     if data_args.task_name is not None:
         is_regression = data_args.task_name == "stsb"
         label_list = None if is_regression else any_split.features["label"].names
@@ -252,39 +303,21 @@ def main(args=None):
         label_list = None if is_regression else sorted(datasets["train"].unique("label"))
     num_labels = 1 if is_regression else len(label_list)
 
+    # The fork's method flags travel on the config, where the model classes read them.
+    method_flags = {name: getattr(model_args, name) for name in ("apply_lora", "lora_r", "lora_alpha", "apply_adapter",
+                                                                 "adapter_type", "adapter_size", "reg_loss_wgt",
+                                                                 "masking_prob")}
+    hub = {"cache_dir": model_args.cache_dir, "revision": model_args.model_revision,
+           "use_auth_token": True if model_args.use_auth_token else None}
+    source = model_args.model_name_or_path
     try:
-        config = AutoConfig.from_pretrained(
-            model_args.config_name if model_args.config_name else model_args.model_name_or_path,
-            num_labels=num_labels,
-            finetuning_task=data_args.task_name,
-            cache_dir=model_args.cache_dir,
-            revision=model_args.model_revision,
-            use_auth_token=True if model_args.use_auth_token else None,
-            cls_dropout=training_args.cls_dropout,
-            apply_lora=model_args.apply_lora,
-            lora_alpha=model_args.lora_alpha,
-            lora_r=model_args.lora_r,
-            apply_adapter=model_args.apply_adapter,
-            adapter_type=model_args.adapter_type,
-            adapter_size=model_args.adapter_size,
-            reg_loss_wgt=model_args.reg_loss_wgt,
-            masking_prob=model_args.masking_prob,
-        )
-        tokenizer = AutoTokenizer.from_pretrained(
-            model_args.tokenizer_name if model_args.tokenizer_name else model_args.model_name_or_path,
-            cache_dir=model_args.cache_dir,
-            use_fast=model_args.use_fast_tokenizer,
-            revision=model_args.model_revision,
-            use_auth_token=True if model_args.use_auth_token else None,
-        )
+        config = AutoConfig.from_pretrained(model_args.config_name or source, num_labels=num_labels,
+                                            finetuning_task=data_args.task_name, cls_dropout=training_args.cls_dropout,
+                                            **method_flags, **hub)
+        tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name or source,
+                                                  use_fast=model_args.use_fast_tokenizer, **hub)
         model = AutoModelForSequenceClassification.from_pretrained(
-            model_args.model_name_or_path,
-            config=config,
-            cache_dir=model_args.cache_dir,
-            revision=model_args.model_revision,
-            use_auth_token=True if model_args.use_auth_token else None,
-            ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
-        )
+            source, config=config, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes, **hub)
     except (OSError, ValueError, RuntimeError) as e:  # RuntimeError: checkpoint tensors of another shape
         fail(str(e).strip().splitlines()[0].replace("ignore_mismatched_sizes=True", "--ignore_mismatched_sizes"))
 
@@ -309,36 +342,14 @@ def main(args=None):
     print(f"trainable parameters: {counts['trainable']:,} of {counts['total']:,} "
           f"({100 * counts['trainable'] / counts['total']:.2f}%): lora {counts['lora']:,}, head {counts['head']:,}")
 
-    # Preprocessing the datasets
-    if data_args.task_name is not None:
-        sentence1_key, sentence2_key = task_to_keys[data_args.task_name]
-    else:
-        non_label_column_names = [name for name in datasets["train"].column_names if name != "label"]
-        if "sentence1" in non_label_column_names and "sentence2" in non_label_column_names:
-            sentence1_key, sentence2_key = "sentence1", "sentence2"
-        elif len(non_label_column_names) >= 2:
-            sentence1_key, sentence2_key = non_label_column_names[:2]
-        else:
-            sentence1_key, sentence2_key = non_label_column_names[0], None
-
+    first_text, second_text = text_columns(data_args.task_name, any_split.column_names)
     padding = "max_length" if data_args.pad_to_max_length else False
-
-    # A model fine-tuned before may order its labels differently: follow its label2id.
-    label_to_id = None
-    if (model.config.label2id != PretrainedConfig(num_labels=num_labels).label2id
-            and data_args.task_name is not None and not is_regression):
-        label_name_to_id = {k.lower(): v for k, v in model.config.label2id.items()}
-        if sorted(label_name_to_id) == sorted(label_list):
-            label_to_id = {i: int(label_name_to_id[label_list[i]]) for i in range(num_labels)}
-        else:
-            logger.warning(f"The model's labels {sorted(label_name_to_id)} don't match the dataset's "
-                           f"{sorted(label_list)}; ignoring the model's labels.")
-    elif data_args.task_name is None and not is_regression:
-        label_to_id = {v: i for i, v in enumerate(label_list)}
-    # the model predicts its own ids; metrics, result files and submissions use positions in label_list
-    to_list_ids = np.arange(num_labels)
+    label_to_id = label_mapping(model.config, label_list, data_args.task_name, num_labels)
+    # The model predicts its own ids; metrics, result files and submissions speak in positions of label_list.
+    model_to_position = np.arange(num_labels)
     if label_to_id is not None and data_args.task_name is not None:
-        to_list_ids[list(label_to_id.values())] = list(label_to_id.keys())
+        for position, model_id in label_to_id.items():
+            model_to_position[model_id] = position
 
     if data_args.max_seq_length > tokenizer.model_max_length:
         logger.warning(f"max_seq_length {data_args.max_seq_length} is larger than the model's maximum "
@@ -346,8 +357,7 @@ def main(args=None):
     max_seq_length = min(data_args.max_seq_length, tokenizer.model_max_length)
 
     def preprocess_function(examples):
-        texts = (examples[sentence1_key],) if sentence2_key is None else (examples[sentence1_key],
-                                                                          examples[sentence2_key])
+        texts = [examples[first_text]] + ([] if second_text is None else [examples[second_text]])
         result = tokenizer(*texts, padding=padding, max_length=max_seq_length, truncation=True)
         if label_to_id is not None and "original_label" in examples:
             result["label"] = [label_to_id[label] if label not in (-1, None) else -1  # -1/None: unlabelled test
@@ -373,7 +383,7 @@ def main(args=None):
     if training_args.do_train:
         train_dataset = take("train", data_args.max_train_samples, "--do_train")
         for index in random.sample(range(len(train_dataset)), min(3, len(train_dataset))):
-            logger.info(f"Sample {index} of the training set: {train_dataset[index]}.")
+            logger.debug(f"training example {index}: {train_dataset[index]}")
     # MNLI is scored on matched and mismatched data: both are kept, under separate names
     evals = [(data_args.task_name, "validation_matched" if mnli else "validation", "eval")]
     tests = [(data_args.task_name, "test_matched" if mnli else "test")]
@@ -385,32 +395,16 @@ def main(args=None):
     test_sets = [(t, take(s, data_args.max_test_samples, "--do_predict")) for t, s in tests] \
         if training_args.do_predict else []
 
-    def compute_metrics(p: EvalPrediction):
-        preds = p.predictions[0] if isinstance(p.predictions, tuple) else p.predictions
-        preds = np.squeeze(preds) if is_regression else np.argmax(preds, axis=1)
-        if data_args.task_name is not None:
-            labels = p.label_ids
-            if not is_regression:
-                preds, labels = to_list_ids[preds], to_list_ids[labels]
-            return glue_compute_metrics(data_args.task_name, preds, labels)
-        if is_regression:
-            return {"mse": ((preds - p.label_ids) ** 2).mean().item()}
-        return {"accuracy": (preds == p.label_ids).astype(np.float32).mean().item()}
-
-    # Examples padded to max_length already need no padding collator; otherwise the Trainer pads each batch.
-    if data_args.pad_to_max_length:
-        data_collator = default_data_collator
-    elif training_args.fp16:
-        data_collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)
-    else:
-        data_collator = None
-
+    # Batches are padded to their longest example (to a multiple of 8 under fp16, which tensor cores like), unless
+    # every example was already padded to max_seq_length.
+    data_collator = default_data_collator if data_args.pad_to_max_length else DataCollatorWithPadding(
+        tokenizer, pad_to_multiple_of=8 if training_args.fp16 else None)
     trainer = Trainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset if training_args.do_train else None,
         eval_dataset=eval_sets[0][1] if eval_sets else None,
-        compute_metrics=compute_metrics,
+        compute_metrics=metrics_function(data_args.task_name, is_regression, model_to_position),
         tokenizer=tokenizer,
         data_collator=data_collator,
     )
@@ -429,7 +423,7 @@ def main(args=None):
         all_results.update(metrics)
 
     for task, eval_dataset, prefix in eval_sets:
-        logger.info(f"*** Evaluate {task} ***")
+        logger.info(f"evaluating {task or 'the validation file'}")
         metrics = trainer.evaluate(eval_dataset=eval_dataset, metric_key_prefix=prefix)
         metrics[f"{prefix}_samples"] = len(eval_dataset)
         trainer.log_metrics(prefix, metrics)
@@ -437,7 +431,7 @@ def main(args=None):
         all_results.update(metrics)
 
     for task, test_dataset in test_sets:
-        logger.info(f"*** Predict {task} ***")
+        logger.info(f"predicting {task or 'the test file'}")
         idx = test_dataset["idx"] if "idx" in test_dataset.column_names else None
         if "label" in test_dataset.column_names:  # -1 everywhere: not something to score
             test_dataset = test_dataset.remove_columns("label")
@@ -445,7 +439,7 @@ def main(args=None):
         if is_regression:
             predictions = np.atleast_1d(np.squeeze(predictions))
         else:
-            predictions = to_list_ids[np.argmax(predictions, axis=1)]
+            predictions = model_to_position[np.argmax(predictions, axis=1)]
         if trainer.is_world_process_zero():
             lines = ["index\tprediction"]
             for index, item in enumerate(predictions):
@@ -454,7 +448,7 @@ def main(args=None):
             if data_args.task_name is not None:
                 name, text = glue_submission(task, predictions, idx)
                 write_atomic(os.path.join(training_args.output_dir, name), text)
-            logger.info(f"***** Test results {task} written to {training_args.output_dir} *****")
+            logger.info(f"{task or 'test'} predictions written to {training_args.output_dir}")
     return all_results  # also merged into all_results.json by save_metrics
 
 

@@ -153,9 +153,10 @@ class PretrainedConfig:
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         config_dict, kwargs = cls.get_config_dict(pretrained_model_name_or_path, **kwargs)
-        if cls.model_type and config_dict.get("model_type", cls.model_type) != cls.model_type:
-            logger.warning(f"You are using a model of type {config_dict['model_type']} to instantiate a model of "
-                           f"type {cls.model_type}. This is not supported for all configurations of models.")
+        found = config_dict.get("model_type", cls.model_type)
+        if cls.model_type and found != cls.model_type:
+            logger.warning(f"{pretrained_model_name_or_path} describes a '{found}' model but {cls.__name__} is for "
+                           f"'{cls.model_type}': its fields are read as they are; AutoConfig picks the right class")
         return cls.from_dict(config_dict, **kwargs)
 
     def __eq__(self, other):

@@ -19,15 +19,17 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple, Union
 
 
+_BOOL_WORDS = {**dict.fromkeys(("true", "t", "yes", "y", "1"), True),
+               **dict.fromkeys(("false", "f", "no", "n", "0"), False)}
+
+
 def string_to_bool(v):
+    """A command-line word as a bool (case-insensitive); argparse turns the error into a one-line usage error."""
     if isinstance(v, bool):
         return v
-    low = v.lower()
-    if low in ("yes", "true", "t", "y", "1"):
-        return True
-    if low in ("no", "false", "f", "n", "0"):
-        return False
-    raise ArgumentTypeError(f"Truthy value expected: got {v!r} but expected one of yes/no, true/false, t/f, y/n, 1/0")
+    if v.lower() not in _BOOL_WORDS:
+        raise ArgumentTypeError(f"{v!r} is not a boolean: write true/false, yes/no, t/f, y/n or 1/0")
+    return _BOOL_WORDS[v.lower()]
 
 
 def _strip_optional(tp):
@@ -43,9 +45,8 @@ class HfArgumentParser(ArgumentParser):
     def __init__(self, dataclass_types, **kwargs):
         kwargs.setdefault("allow_abbrev", False)  # a misspelt flag must fail, not silently match a longer one
         super().__init__(**kwargs)
-        if dataclasses.is_dataclass(dataclass_types):
-            dataclass_types = [dataclass_types]
-        self.dataclass_types = list(dataclass_types)
+        # one dataclass, or a sequence of them
+        self.dataclass_types = [dataclass_types] if isinstance(dataclass_types, type) else list(dataclass_types)
         for dtype in self.dataclass_types:
             self._add_dataclass_arguments(dtype)
 

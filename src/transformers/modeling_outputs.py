@@ -8,30 +8,36 @@ import torch
 
 class ModelOutput(OrderedDict):
     """Fields set to None are left out, so `out[0]` is the first field that was set (the loss when labels were given).
-    Like a dict, iterating yields field names; `to_tuple()` gives the values."""
+    Like a dict, iterating yields field names; `to_tuple()` gives the values.
+
+    Attributes and items are one store: `out["logits"] = t` also sets `out.logits`, and assigning a non-None value
+    to an attribute that is already an item updates the item. (An attribute that was None at construction stays
+    out of the items, as in 4.4.2.)"""
 
     def __post_init__(self):
+        # the dataclass __init__ only set attributes; the non-None ones become items, in field order
         for f in fields(self):
-            value = getattr(self, f.name)
-            if value is not None:
-                self[f.name] = value
+            self._mirror(f.name)
 
-    def __getitem__(self, key):
-        if isinstance(key, str):
-            return super().__getitem__(key)
-        return self.to_tuple()[key]
+    def _mirror(self, name):
+        value = self.__dict__.get(name)
+        if value is not None:
+            OrderedDict.__setitem__(self, name, value)
 
     def __setattr__(self, name, value):
-        if name in self.keys() and value is not None:
-            super().__setitem__(name, value)
-        super().__setattr__(name, value)
+        object.__setattr__(self, name, value)
+        if name in self:
+            self._mirror(name)
 
     def __setitem__(self, key, value):
-        super().__setitem__(key, value)
-        super().__setattr__(key, value)
+        OrderedDict.__setitem__(self, key, value)
+        object.__setattr__(self, key, value)
+
+    def __getitem__(self, key):
+        return OrderedDict.__getitem__(self, key) if isinstance(key, str) else self.to_tuple()[key]
 
     def to_tuple(self):
-        return tuple(self[k] for k in self.keys())
+        return tuple(self.values())
 
 
 @dataclass

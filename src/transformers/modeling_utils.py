@@ -43,6 +43,26 @@ def _rename_legacy_keys(state_dict):
     return out
 
 
+def _report_loading(name, source, missing, unexpected, mismatched):
+    """Say which tensors of `name` did not come from the checkpoint at `source`, and which of its tensors went unused.
+
+    LoRA and adapter tensors are new by design (a pretrained checkpoint never has them): they are reported at info
+    level. Anything else that starts from random values is a warning, since the model is not usable before training."""
+    fresh = missing + [f"{k} (checkpoint {list(g)} vs model {list(w)})" for k, g, w in mismatched]
+    by_design = [k for k in fresh if "lora_" in k or ".adapter." in k]
+    others = [k for k in fresh if k not in by_design]
+    if by_design:
+        logger.info(f"{name}: {len(by_design)} LoRA/adapter tensors start from their initialisation")
+    if others:
+        logger.warning(f"{name}: {len(others)} tensor(s) are not in {source} and start from random values, so train "
+                       f"the model before using its predictions: {others}")
+    if unexpected:
+        logger.warning(f"{name}: {len(unexpected)} tensor(s) of {source} have no place in this model and are skipped "
+                       f"(fine for a checkpoint of another head or pretraining task, wrong otherwise): {unexpected}")
+    if not fresh and not unexpected:
+        logger.info(f"{name}: every tensor loaded from {source}")
+
+
 class PreTrainedModel(nn.Module):
     config_class = PretrainedConfig
     base_model_prefix = ""
@@ -71,10 +91,29 @@ class PreTrainedModel(nn.Module):
         return next(self.parameters()).dtype
 
     def get_input_embeddings(self):
-        return self.base_model.get_input_embeddings()
+        """The token embedding table (every backbone here keeps it at embeddings.word_embeddings)."""
+        return self.base_model.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value):
+        self.base_model.embeddings.word_embeddings = value
+
+    # RoBERTa's 4.4.2 initialisation leaves an embedding's padding row random; BERT's and DeBERTa's zero it.
+    _init_zero_padding_row = True
 
     def _init_weights(self, module):
-        raise NotImplementedError
+        """BERT-style initialisation of one submodule (init_weights visits them all, in module order): linear and
+        embedding weights ~ N(0, initializer_range), linear biases 0, LayerNorm the identity (weight 1, bias 0).
+        loralib's lora_A (Kaiming uniform) and lora_B (zeros) keep their own initialisation."""
+        if isinstance(module, nn.LayerNorm):
+            module.weight.data.fill_(1.0)
+            module.bias.data.zero_()
+        elif isinstance(module, (nn.Linear, nn.Embedding)):
+            module.weight.data.normal_(mean=0.0, std=self.config.initializer_range)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                module.bias.data.zero_()
+            padding_row = getattr(module, "padding_idx", None)
+            if padding_row is not None and self._init_zero_padding_row:
+                module.weight.data[padding_row].zero_()
 
     def init_weights(self):
         self.apply(self._init_weights)
@@ -176,21 +215,6 @@ class PreTrainedModel(nn.Module):
             if patterns:
                 keys[:] = [k for k in keys if not any(re.search(p, k) for p in patterns)]
 
-        name = self.__class__.__name__
-        if unexpected:
-            logger.warning(f"Some weights of the model checkpoint at {source} were not used when initializing "
-                           f"{name}: {unexpected}\n- This IS expected if you are initializing {name} from the "
-                           "checkpoint of a model trained on another task or with another architecture.\n- This IS "
-                           f"NOT expected if you are initializing {name} from the checkpoint of a model that you "
-                           "expect to be exactly identical.")
-        else:
-            logger.info(f"All model checkpoint weights were used when initializing {name}.")
-        if missing or mismatched:
-            newly = missing + [f"{k} (checkpoint {list(g)} vs model {list(w)})" for k, g, w in mismatched]
-            logger.warning(f"Some weights of {name} were not initialized from the model checkpoint at {source} and "
-                           f"are newly initialized: {newly}\nYou should probably TRAIN this model on a down-stream "
-                           "task to be able to use it for predictions and inference.")
-        else:
-            logger.info(f"All the weights of {name} were initialized from the model checkpoint at {source}.")
+        _report_loading(self.__class__.__name__, source, missing, unexpected, mismatched)
         return {"missing_keys": missing, "unexpected_keys": unexpected,
                 "mismatched_keys": [k for k, _, _ in mismatched], "error_msgs": []}

@@ -31,12 +31,10 @@ class AdamW(Optimizer):
         weight_decay: float = 0.0,
         correct_bias: bool = True,
     ):
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr} - should be >= 0.0")
-        if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid betas: {betas} - each should be in [0.0, 1.0)")
-        if eps < 0.0:
-            raise ValueError(f"Invalid epsilon value: {eps} - should be >= 0.0")
+        if lr < 0.0 or eps < 0.0:
+            raise ValueError(f"AdamW needs lr >= 0 and eps >= 0, got lr={lr}, eps={eps}")
+        if not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"AdamW betas must each lie in [0, 1), got {betas}")
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, correct_bias=correct_bias)
         super().__init__(params, defaults)
 
@@ -53,7 +51,7 @@ class AdamW(Optimizer):
                     continue
                 grad = p.grad
                 if grad.is_sparse:
-                    raise RuntimeError("AdamW does not support sparse gradients; use torch.optim.SparseAdam.")
+                    raise RuntimeError("AdamW got a sparse gradient (sparse embeddings?): use torch.optim.SparseAdam")
                 state = self.state[p]
                 if not state:
                     state["step"] = 0
@@ -161,14 +159,17 @@ def get_polynomial_decay_schedule_with_warmup(
     return LambdaLR(optimizer, lr_lambda, last_epoch=last_epoch)
 
 
-TYPE_TO_SCHEDULER_FUNCTION = {
-    SchedulerType.LINEAR: get_linear_schedule_with_warmup,
-    SchedulerType.COSINE: get_cosine_schedule_with_warmup,
-    SchedulerType.COSINE_WITH_RESTARTS: get_cosine_with_hard_restarts_schedule_with_warmup,
-    SchedulerType.POLYNOMIAL: get_polynomial_decay_schedule_with_warmup,
-    SchedulerType.CONSTANT: get_constant_schedule,
-    SchedulerType.CONSTANT_WITH_WARMUP: get_constant_schedule_with_warmup,
+# Each schedule with the step counts it takes besides the optimizer.
+_SCHEDULES = {
+    SchedulerType.LINEAR: (get_linear_schedule_with_warmup, ("num_warmup_steps", "num_training_steps")),
+    SchedulerType.COSINE: (get_cosine_schedule_with_warmup, ("num_warmup_steps", "num_training_steps")),
+    SchedulerType.COSINE_WITH_RESTARTS: (get_cosine_with_hard_restarts_schedule_with_warmup,
+                                         ("num_warmup_steps", "num_training_steps")),
+    SchedulerType.POLYNOMIAL: (get_polynomial_decay_schedule_with_warmup, ("num_warmup_steps", "num_training_steps")),
+    SchedulerType.CONSTANT: (get_constant_schedule, ()),
+    SchedulerType.CONSTANT_WITH_WARMUP: (get_constant_schedule_with_warmup, ("num_warmup_steps",)),
 }
+TYPE_TO_SCHEDULER_FUNCTION = {kind: schedule for kind, (schedule, _) in _SCHEDULES.items()}  # 4.4.2's public name
 
 
 def get_scheduler(
@@ -177,15 +178,11 @@ def get_scheduler(
     num_warmup_steps: Optional[int] = None,
     num_training_steps: Optional[int] = None,
 ) -> LambdaLR:
-    """Build the schedule called `name` (see `SchedulerType`); warmup/total steps are required where it uses them."""
-    name = SchedulerType(name)
-    schedule_func = TYPE_TO_SCHEDULER_FUNCTION[name]
-    if name == SchedulerType.CONSTANT:
-        return schedule_func(optimizer)
-    if num_warmup_steps is None:
-        raise ValueError(f"the '{name.value}' schedule requires `num_warmup_steps`, please provide it")
-    if name == SchedulerType.CONSTANT_WITH_WARMUP:
-        return schedule_func(optimizer, num_warmup_steps=num_warmup_steps)
-    if num_training_steps is None:
-        raise ValueError(f"the '{name.value}' schedule requires `num_training_steps`, please provide it")
-    return schedule_func(optimizer, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
+    """The schedule called `name` (a `SchedulerType` value); step counts it does not use are ignored."""
+    schedule, takes = _SCHEDULES[SchedulerType(name)]
+    given = {"num_warmup_steps": num_warmup_steps, "num_training_steps": num_training_steps}
+    missing = [arg for arg in takes if given[arg] is None]
+    if missing:
+        raise ValueError(f"the {SchedulerType(name).value} schedule needs {' and '.join(missing)}: "
+                         "pass it to get_scheduler")
+    return schedule(optimizer, **{arg: given[arg] for arg in takes})

@@ -321,13 +321,9 @@ class Trainer:
 
         total_batch = args.train_batch_size * ga * args.world_size
         num_examples = len(train_dataloader.dataset) if sized else total_batch * max_steps
-        logger.info("***** Running training *****")
-        logger.info(f"  Num examples = {num_examples}")
-        logger.info(f"  Num Epochs = {num_train_epochs}")
-        logger.info(f"  Instantaneous batch size per device = {args.per_device_train_batch_size}")
-        logger.info(f"  Total train batch size (w. parallel, distributed & accumulation) = {total_batch}")
-        logger.info(f"  Gradient Accumulation steps = {ga}")
-        logger.info(f"  Total optimization steps = {max_steps}")
+        logger.info(f"training on {num_examples} examples for {num_train_epochs} epoch(s): {max_steps} optimizer steps "
+                    f"of {total_batch} examples ({args.per_device_train_batch_size} per device x {args.world_size} "
+                    f"process(es) x {ga} accumulated)")
 
         epochs_trained, batches_to_skip, rng_state = 0, 0, None
         state_file = os.path.join(resume_from_checkpoint or "", TRAINER_STATE_NAME)
@@ -338,8 +334,8 @@ class Trainer:
                 batches_to_skip = (self.state.global_step % updates_per_epoch) * ga
                 rng_file = os.path.join(resume_from_checkpoint, RNG_STATE_NAME)
                 rng_state = torch.load(rng_file, weights_only=False) if os.path.isfile(rng_file) else None
-            logger.info(f"  Continuing training from checkpoint {resume_from_checkpoint}: epoch {epochs_trained}, "
-                        f"global step {self.state.global_step}, skipping {batches_to_skip} batches")
+            logger.info(f"resumed {resume_from_checkpoint}: at step {self.state.global_step} (epoch {epochs_trained}), "
+                        f"the first {batches_to_skip} batches of this epoch are passed over")
 
         self.callback_handler.model = self.model
         self.callback_handler.optimizer, self.callback_handler.lr_scheduler = self.optimizer, self.lr_scheduler
@@ -401,9 +397,10 @@ class Trainer:
                 break
 
         self._past = None
-        logger.info("Training completed.")
+        logger.info(f"training finished at step {self.state.global_step}")
         if args.load_best_model_at_end and self.state.best_model_checkpoint is not None:
-            logger.info(f"Loading best model from {self.state.best_model_checkpoint} (score: {self.state.best_metric}).")
+            logger.info(f"best {args.metric_for_best_model} was {self.state.best_metric} at "
+                        f"{self.state.best_model_checkpoint}: its weights are loaded back")
             self._load_model_weights(self.state.best_model_checkpoint)
 
         metrics = speed_metrics("train", start_time, max_steps * total_batch)
@@ -512,14 +509,13 @@ class Trainer:
         return self.args.process_index == 0
 
     def log_metrics(self, split: str, metrics: Dict[str, Any]):
-        """Log `metrics` as an aligned `key = value` table under a `***** {split} metrics *****` header."""
+        """Log `metrics` as a two-column table, floats to 4 significant digits (the json files keep them whole)."""
         if not self.is_world_process_zero():
             return
-        shown = {k: (f"{v:.4g}" if k == "total_flos" else v) for k, v in metrics.items()}
-        width = max((len(k) for k in shown), default=0)
-        logger.info(f"***** {split} metrics *****")
-        for key in sorted(shown):
-            logger.info(f"  {key:<{width}} = {shown[key]}")
+        width = max((len(k) for k in metrics), default=0)
+        rows = [f"  {k:<{width}}  {v:.4g}" if isinstance(v, float) else f"  {k:<{width}}  {v}"
+                for k, v in sorted(metrics.items())]
+        logger.info("\n".join([f"{split} metrics:"] + rows))
 
     def save_metrics(self, split: str, metrics: Dict[str, Any], combined: bool = True):
         """Write `{split}_results.json` in output_dir and, if `combined`, merge the metrics into all_results.json."""
@@ -616,7 +612,7 @@ class Trainer:
         keep = {ckpts[-1]} | ({os.path.normpath(best)} if best else set())
         deletable = [c for c in ckpts if os.path.normpath(c) not in keep]
         for ckpt in deletable[: max(0, len(ckpts) - max(limit, len(keep)))]:
-            logger.info(f"Deleting older checkpoint [{ckpt}] due to args.save_total_limit")
+            logger.info(f"removing {ckpt} (save_total_limit={limit})")
             shutil.rmtree(ckpt)
 
     def _load_model_weights(self, folder: str):
@@ -692,9 +688,7 @@ class Trainer:
                         ignore_keys: Optional[List[str]] = None, metric_key_prefix: str = "eval") -> PredictionOutput:
         if prediction_loss_only is None:
             prediction_loss_only = self.args.prediction_loss_only
-        logger.info(f"***** Running {description} *****")
-        logger.info(f"  Num examples = {len(dataloader.dataset)}")
-        logger.info(f"  Batch size = {dataloader.batch_size}")
+        logger.info(f"{description.lower()}: {len(dataloader.dataset)} examples in batches of {dataloader.batch_size}")
         model = self.model
         model.eval()
         self.callback_handler.eval_dataloader = dataloader

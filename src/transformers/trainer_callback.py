@@ -139,14 +139,11 @@ class CallbackHandler(TrainerCallback):
         return "\n".join(type(cb).__name__ for cb in self.callbacks)
 
     def call_event(self, event, args, state, control, **kwargs):
+        context = {name: getattr(self, name) for name in ("model", "tokenizer", "optimizer", "lr_scheduler",
+                                                           "train_dataloader", "eval_dataloader")}
         for cb in self.callbacks:
-            result = getattr(cb, event)(
-                args, state, control, model=self.model, tokenizer=self.tokenizer, optimizer=self.optimizer,
-                lr_scheduler=self.lr_scheduler, train_dataloader=self.train_dataloader,
-                eval_dataloader=self.eval_dataloader, **kwargs,
-            )
-            if result is not None:
-                control = result
+            # a callback may hand back a new control object; None keeps the current one
+            control = getattr(cb, event)(args, state, control, **context, **kwargs) or control
         return control
 
     def on_init_end(self, args, state, control):
@@ -189,80 +186,76 @@ class CallbackHandler(TrainerCallback):
         return self.call_event("on_prediction_step", args, state, control)
 
 
+def _interval_ends(strategy, every, step=None):
+    """Whether an interval of `strategy` ends now: at an epoch end (step None) for EPOCH, at every `every`-th
+    optimizer step for STEPS (never for NO, nor for a non-positive `every`)."""
+    if step is None:
+        return strategy == IntervalStrategy.EPOCH
+    return strategy == IntervalStrategy.STEPS and every > 0 and step % every == 0
+
+
 class DefaultFlowCallback(TrainerCallback):
-    """When to log, evaluate and save (4.4.2 rules). With load_best_model_at_end a checkpoint follows every
-    evaluation, so each checkpoint has the metric that ranks it."""
+    """The schedule: log, evaluate and save at the intervals the arguments set; stop at max_steps.
+
+    With load_best_model_at_end a save follows every evaluation instead of keeping its own interval, so each
+    checkpoint carries the metric that ranks it."""
+
+    def _schedule(self, args, control, step=None):
+        evaluate = _interval_ends(args.evaluation_strategy, args.eval_steps, step)
+        save = evaluate if args.load_best_model_at_end else _interval_ends(args.save_strategy, args.save_steps, step)
+        # flags only ever switch on here: another callback may already have asked for the same
+        control.should_log |= _interval_ends(args.logging_strategy, args.logging_steps, step)
+        control.should_evaluate |= evaluate
+        control.should_save |= save
+        return control
 
     def on_step_end(self, args, state, control, **kwargs):
-        step = state.global_step
-        if step == 1 and args.logging_first_step:
-            control.should_log = True
-        if args.logging_strategy == IntervalStrategy.STEPS and args.logging_steps > 0 and step % args.logging_steps == 0:
-            control.should_log = True
-        if args.evaluation_strategy == IntervalStrategy.STEPS and step % args.eval_steps == 0:
-            control.should_evaluate = True
-            if args.load_best_model_at_end:
-                control.should_save = True
-        if (
-            not args.load_best_model_at_end
-            and args.save_strategy == IntervalStrategy.STEPS
-            and args.save_steps > 0
-            and step % args.save_steps == 0
-        ):
-            control.should_save = True
-        if step >= state.max_steps:
-            control.should_training_stop = True
-        return control
+        control.should_log |= state.global_step == 1 and args.logging_first_step
+        control.should_training_stop |= state.global_step >= state.max_steps
+        return self._schedule(args, control, state.global_step)
 
     def on_epoch_end(self, args, state, control, **kwargs):
-        if args.logging_strategy == IntervalStrategy.EPOCH:
-            control.should_log = True
-        if args.evaluation_strategy == IntervalStrategy.EPOCH:
-            control.should_evaluate = True
-            if args.load_best_model_at_end:
-                control.should_save = True
-        if args.save_strategy == IntervalStrategy.EPOCH:
-            control.should_save = True
-        return control
+        return self._schedule(args, control)
+
+
+def _close(bar):
+    if bar is not None:
+        bar.close()
 
 
 class ProgressCallback(TrainerCallback):
-    """tqdm bars for training steps and evaluation batches; logs are written above the bar."""
+    """On the main process: one bar over the optimizer steps of training, and a passing one over each evaluation's
+    batches (left on screen only when no training bar is there to hold the results)."""
 
     def __init__(self):
-        self.training_bar = self.prediction_bar = None
-        self.current_step = 0
+        self.train_bar = self.eval_bar = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_local_process_zero:
-            self.training_bar = tqdm(total=state.max_steps, initial=state.global_step)
-            self.current_step = state.global_step
+            self.train_bar = tqdm(total=state.max_steps, initial=state.global_step)
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.training_bar is not None:
-            self.training_bar.update(state.global_step - self.current_step)
-            self.current_step = state.global_step
+        if self.train_bar is not None:
+            self.train_bar.update(state.global_step - self.train_bar.n)
 
     def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
-        if not state.is_local_process_zero or eval_dataloader is None or not hasattr(eval_dataloader, "__len__"):
-            return
-        if self.prediction_bar is None:
-            self.prediction_bar = tqdm(total=len(eval_dataloader), leave=self.training_bar is None)
-        self.prediction_bar.update(1)
+        if self.eval_bar is None:
+            if not (state.is_local_process_zero and hasattr(eval_dataloader, "__len__")):
+                return
+            self.eval_bar = tqdm(total=len(eval_dataloader), leave=self.train_bar is None)
+        self.eval_bar.update()
 
     def on_evaluate(self, args, state, control, **kwargs):
-        if self.prediction_bar is not None:
-            self.prediction_bar.close()
-        self.prediction_bar = None
+        _close(self.eval_bar)
+        self.eval_bar = None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.training_bar is not None:
-            self.training_bar.write(str({k: v for k, v in logs.items() if k != "total_flos"}))
+        if self.train_bar is not None:
+            self.train_bar.write(str({k: v for k, v in logs.items() if k != "total_flos"}))
 
     def on_train_end(self, args, state, control, **kwargs):
-        if self.training_bar is not None:
-            self.training_bar.close()
-        self.training_bar = None
+        _close(self.train_bar)
+        self.train_bar = None
 
 
 class PrinterCallback(TrainerCallback):

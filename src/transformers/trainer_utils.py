@@ -18,7 +18,7 @@ class ExplicitEnum(Enum):
 
     @classmethod
     def _missing_(cls, value):
-        raise ValueError(f"{value!r} is not a valid {cls.__name__}, please select one of {[e.value for e in cls]}")
+        raise ValueError(f"{value!r} is not a valid {cls.__name__}: pick one of {', '.join(e.value for e in cls)}")
 
 
 class IntervalStrategy(ExplicitEnum):

@@ -132,39 +132,38 @@ class TrainingArguments:
     )
 
     def __post_init__(self):
-        if self.output_dir is not None:
-            self.output_dir = os.path.expanduser(self.output_dir)
-        if self.logging_dir is not None:
-            self.logging_dir = os.path.expanduser(self.logging_dir)
-        if self.local_rank == -1 and os.environ.get("LOCAL_RANK", "") != "":
-            self.local_rank = int(os.environ["LOCAL_RANK"])
+        # Values from a command line or a json file arrive as strings: make them enums.
+        for name, kind in (("evaluation_strategy", IntervalStrategy), ("logging_strategy", IntervalStrategy),
+                           ("save_strategy", IntervalStrategy), ("lr_scheduler_type", SchedulerType)):
+            setattr(self, name, kind(getattr(self, name)))
+        self.output_dir, self.logging_dir = (d if d is None else os.path.expanduser(d)
+                                             for d in (self.output_dir, self.logging_dir))
+        if self.local_rank == -1:  # torchrun passes the rank in the environment, not on the command line
+            self.local_rank = int(os.environ.get("LOCAL_RANK") or -1)
+        self._fill_defaults()
+        self._validate()
+
+    def _fill_defaults(self):
+        """Defaults that depend on other arguments."""
+        # Evaluating on a schedule implies evaluating; evaluation intervals follow logging unless set.
+        # (4.4.2 switched only a False do_eval on, leaving None as it was; the parsed arguments keep that.)
+        if self.evaluation_strategy != IntervalStrategy.NO and self.do_eval is False:
+            self.do_eval = True
+        self.eval_steps = self.logging_steps if self.eval_steps is None else self.eval_steps
+        # Picking the best checkpoint needs a metric: the eval loss, lower is better, unless told otherwise.
+        if self.metric_for_best_model is None and self.load_best_model_at_end:
+            self.metric_for_best_model = "loss"
+        if self.metric_for_best_model is not None and self.greater_is_better is None:
+            self.greater_is_better = self.metric_for_best_model not in ("loss", "eval_loss")
+        self.run_name = self.output_dir if self.run_name is None else self.run_name
+        # Bars by default, unless the logger is quieter than warnings.
         if self.disable_tqdm is None:
             self.disable_tqdm = logger.getEffectiveLevel() > logging.WARN
-
-        self.evaluation_strategy = IntervalStrategy(self.evaluation_strategy)
-        self.logging_strategy = IntervalStrategy(self.logging_strategy)
-        self.save_strategy = IntervalStrategy(self.save_strategy)
-        self.lr_scheduler_type = SchedulerType(self.lr_scheduler_type)
-
-        if self.do_eval is False and self.evaluation_strategy != IntervalStrategy.NO:
-            self.do_eval = True
-        if self.eval_steps is None:
-            self.eval_steps = self.logging_steps
-        if self.load_best_model_at_end and self.metric_for_best_model is None:
-            self.metric_for_best_model = "loss"
-        if self.greater_is_better is None and self.metric_for_best_model is not None:
-            self.greater_is_better = self.metric_for_best_model not in ("loss", "eval_loss")
-        if self.run_name is None:
-            self.run_name = self.output_dir
-
-        if self.report_to is None or self.report_to == "all" or self.report_to == ["all"]:
+        wanted = [self.report_to] if isinstance(self.report_to, str) else self.report_to
+        if wanted in (None, ["all"]):
             self.report_to = _available_reporters()
-        elif self.report_to == "none" or self.report_to == ["none"]:
-            self.report_to = []
-        elif isinstance(self.report_to, str):
-            self.report_to = [self.report_to]
-
-        self._validate()
+        else:
+            self.report_to = [] if wanted == ["none"] else list(wanted)
 
     def _validate(self):
         if not 0.0 <= self.warmup_ratio <= 1.0:

@@ -83,7 +83,7 @@ def enable_propagation():
 def enable_explicit_format():
     """Prefix each record with level, file and line, as run_glue.py-style scripts ask for."""
     _configure()
-    fmt = logging.Formatter("[%(levelname)s|%(filename)s:%(lineno)s] %(asctime)s >> %(message)s")
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(filename)s:%(lineno)d: %(message)s", datefmt="%H:%M:%S")
     for h in _root().handlers:
         h.setFormatter(fmt)
 

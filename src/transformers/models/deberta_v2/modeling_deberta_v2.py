@@ -321,15 +321,16 @@ class ConvLayer(nn.Module):
 class DebertaV2Encoder(nn.Module):
     def __init__(self, config):
         super().__init__()
-        self.layer = nn.ModuleList([DebertaV2Layer(config) for _ in range(config.num_hidden_layers)])
+        self.layer = nn.ModuleList(DebertaV2Layer(config) for _ in range(config.num_hidden_layers))
         self.relative_attention = getattr(config, "relative_attention", False)
         if self.relative_attention:
-            self.max_relative_positions = getattr(config, "max_relative_positions", -1)
-            if self.max_relative_positions < 1:
-                self.max_relative_positions = config.max_position_embeddings
+            # Distances are clipped at max_relative_positions (non-positive: the model's maximum length), or
+            # log-bucketed into position_buckets; the table holds one row per signed distance (or bucket).
+            limit = getattr(config, "max_relative_positions", -1)
+            self.max_relative_positions = limit if limit >= 1 else config.max_position_embeddings
             self.position_buckets = getattr(config, "position_buckets", -1)
-            self.span = self.position_buckets if self.position_buckets > 0 else self.max_relative_positions
-            self.rel_embeddings = nn.Embedding(self.span * 2, config.hidden_size)
+            self.span = max(self.position_buckets, 0) or self.max_relative_positions
+            self.rel_embeddings = nn.Embedding(2 * self.span, config.hidden_size)
         self.norm_rel_ebd = [x.strip() for x in getattr(config, "norm_rel_ebd", "none").lower().split("|")]
         if "layer_norm" in self.norm_rel_ebd:
             self.LayerNorm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps, elementwise_affine=True)
@@ -387,21 +388,11 @@ class DebertaV2PreTrainedModel(PreTrainedModel):
                                           r"mask_predictions", r"^cls\."]
 
     def _init_weights(self, module):
-        std = self.config.initializer_range
-        if isinstance(module, nn.Linear):
-            module.weight.data.normal_(mean=0.0, std=std)
-            if module.bias is not None:
-                module.bias.data.zero_()
-            if hasattr(module, "lora_A"):  # the fork: A ~ N(0, initializer_range), B = 0 so training starts at W
-                module.lora_A.data.normal_(mean=0.0, std=std)
-                module.lora_B.data.zero_()
-        elif isinstance(module, nn.Embedding):
-            module.weight.data.normal_(mean=0.0, std=std)
-            if module.padding_idx is not None:
-                module.weight.data[module.padding_idx].zero_()
-        elif isinstance(module, nn.LayerNorm):
-            module.weight.data.fill_(1.0)
-            module.bias.data.zero_()
+        super()._init_weights(module)
+        if isinstance(module, nn.Linear) and hasattr(module, "lora_A"):
+            # the fork re-draws LoRA here: A ~ N(0, initializer_range) right after W, and B = 0 so training starts at W
+            module.lora_A.data.normal_(mean=0.0, std=self.config.initializer_range)
+            module.lora_B.data.zero_()
 
 
 class DebertaV2Model(DebertaV2PreTrainedModel):
@@ -410,12 +401,6 @@ class DebertaV2Model(DebertaV2PreTrainedModel):
         self.embeddings = DebertaV2Embeddings(config)
         self.encoder = DebertaV2Encoder(config)
         self.init_weights()
-
-    def get_input_embeddings(self):
-        return self.embeddings.word_embeddings
-
-    def set_input_embeddings(self, new_embeddings):
-        self.embeddings.word_embeddings = new_embeddings
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                 inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None):
@@ -474,12 +459,6 @@ class DebertaV2ForSequenceClassification(DebertaV2PreTrainedModel):
         cls_dropout = getattr(config, "cls_dropout", None)
         self.dropout = Dropout(config.hidden_dropout_prob if cls_dropout is None else cls_dropout)
         self.init_weights()
-
-    def get_input_embeddings(self):
-        return self.deberta.get_input_embeddings()
-
-    def set_input_embeddings(self, new_embeddings):
-        self.deberta.set_input_embeddings(new_embeddings)
 
     def cutoff_inputs(self, input_ids, attention_mask):
         """Cutoff: every token that is not [CLS], [SEP] or padding becomes [UNK] with probability masking_prob."""

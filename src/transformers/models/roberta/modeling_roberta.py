@@ -201,16 +201,7 @@ class RobertaPreTrainedModel(PreTrainedModel):
     base_model_prefix = "roberta"
     _keys_to_ignore_on_load_unexpected = [r"position_ids"]
 
-    def _init_weights(self, module):
-        # BERT's init: N(0, initializer_range) for linear and embedding weights, zero biases, unit LayerNorm.
-        # loralib's lora_A (Kaiming uniform) and lora_B (zeros) keep their own init.
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            module.weight.data.normal_(mean=0.0, std=self.config.initializer_range)
-        elif isinstance(module, nn.LayerNorm):
-            module.weight.data.fill_(1.0)
-            module.bias.data.zero_()
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            module.bias.data.zero_()
+    _init_zero_padding_row = False  # as 4.4.2's RoBERTa
 
 
 def _extended_attention_mask(attention_mask, dtype):
@@ -235,12 +226,6 @@ class RobertaModel(RobertaPreTrainedModel):
         self.encoder = RobertaEncoder(config)
         self.pooler = RobertaPooler(config) if add_pooling_layer else None
         self.init_weights()
-
-    def get_input_embeddings(self):
-        return self.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value):
-        self.embeddings.word_embeddings = value
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None):
