@@ -87,23 +87,47 @@ def split_heads(att, x):  # [..., n, heads * d] -> [..., heads, n, d]
     return x.unflatten(-1, (att.num_heads, att.head_size)).transpose(-3, -2)
 
 
-def reference_bias(encoder, att, query, key, rel, length):
-    """c2p + p2c as written in the DeBERTa paper / 4.4.2: full relative table, index clamp(delta + k).
-    query/key: [B, heads, L, d]."""
-    enc_span = rel.shape[0] // 2
-    delta = torch.arange(length)[:, None] - torch.arange(length)[None, :]
-    if encoder.position_buckets > 0:
-        delta = make_log_bucket_position(delta, encoder.position_buckets, encoder.max_relative_positions)
-    idx = torch.clamp(delta + enc_span, 0, 2 * enc_span - 1)
+def log_bucket(delta, buckets, max_position):
+    """The DeBERTa log-bucket formula, one offset at a time: exact within +-buckets/2, log-spaced beyond."""
+    mid = buckets // 2
+    if abs(delta) <= mid:
+        return delta
+    return int(math.copysign(math.ceil(math.log(abs(delta) / mid) / math.log((max_position - 1) / mid) * (mid - 1))
+                             + mid, delta))
+
+
+def max_relative(config):
+    return config.max_position_embeddings if config.max_relative_positions < 1 else config.max_relative_positions
+
+
+def attention_span(config):
+    """Rows of the relative table on each side of zero, from the config fields (as in 4.4.2)."""
+    return config.position_buckets if config.position_buckets > 0 else max_relative(config)
+
+
+def reference_bias(config, att, query, key, rel, length):
+    """c2p + p2c as written in the DeBERTa paper / 4.4.2: full relative table, index clamp(delta + k), position
+    projections taken straight from the layer weights. query/key: [B, heads, L, d], query already scaled."""
+    span = attention_span(config)
+    assert rel.shape[0] == 2 * span
+    delta = [[i - j for j in range(length)] for i in range(length)]
+    if config.position_buckets > 0:
+        delta = [[log_bucket(d, config.position_buckets, max_relative(config)) for d in row] for row in delta]
+    delta = torch.tensor(delta).view(length, length)
+    idx = torch.clamp(delta + span, 0, 2 * span - 1)
+    types = config.pos_att_type
+    scale = math.sqrt(query.shape[-1] * (1 + len(types)))  # content-to-content plus one per position term
     bias = 0
-    if "c2p" in att.pos_att_type:
-        pk = split_heads(att, att._pos_key(rel))  # [heads, 2k, d]
+    if "c2p" in types:
+        layer = att.key_proj if config.share_att_key else att.pos_key_proj
+        pk = split_heads(att, F.linear(rel, layer.weight, layer.bias))  # [heads, 2k, d]
         full = query @ pk.transpose(-1, -2)
         bias = bias + torch.gather(full, -1, idx.expand(*full.shape[:-1], length))
-    if "p2c" in att.pos_att_type:
-        pq = split_heads(att, att._pos_query(rel)) * att.inv_scale
+    if "p2c" in types:
+        layer = att.query_proj if config.share_att_key else att.pos_query_proj
+        pq = split_heads(att, F.linear(rel, layer.weight, layer.bias)) / scale
         full = key @ pq.transpose(-1, -2)  # [B, h, key j, 2k]
-        idx_p = torch.clamp(-delta + enc_span, 0, 2 * enc_span - 1)  # gathered per key row, then transposed
+        idx_p = torch.clamp(-delta + span, 0, 2 * span - 1)  # gathered per key row, then transposed
         bias = bias + torch.gather(full, -1, idx_p.expand(*full.shape[:-1], length)).transpose(-1, -2)
     return bias
 
@@ -122,7 +146,7 @@ def test_fast_position_bias_matches_formulas(extra, length):
                              hidden_dropout_prob=0.0, **extra)
     model = DebertaV2Model(config)
     encoder, att = model.encoder, model.encoder.layer[0].attention.self
-    rel = torch.randn(encoder.span * 2, 16, requires_grad=True)
+    rel = torch.randn(attention_span(config) * 2, 16, requires_grad=True)
     q = torch.randn(2, 2, length, 8, requires_grad=True)
     k = torch.randn(2, 2, length, 8, requires_grad=True)
 
@@ -131,7 +155,7 @@ def test_fast_position_bias_matches_formulas(extra, length):
 
     fast = att.position_bias(head_major(q), head_major(k), rel, encoder.relative_positions(length, q.device))
     fast = fast.view(2, 2, length, length).transpose(0, 1)
-    ref = reference_bias(encoder, att, q, k, rel, length)
+    ref = reference_bias(config, att, q, k, rel, length)
     assert fast.shape == ref.shape == (2, 2, length, length)
     assert torch.allclose(fast, ref, atol=1e-5, rtol=1e-5)
     weights = torch.randn_like(ref)  # gradients agree too (the skew is slicing/reshaping only)
@@ -141,12 +165,12 @@ def test_fast_position_bias_matches_formulas(extra, length):
         assert (a is None and b is None) or torch.allclose(a, b, atol=1e-4, rtol=1e-4)
 
 
-def reference_attention(encoder, att, hidden, pair_mask):
+def reference_attention(config, att, hidden, pair_mask, rel):
     """One attention block written plainly: masked_fill inside autograd, XSoftmax's zeroed rows, no dropout."""
     length = hidden.shape[1]
-    q = split_heads(att, att.query_proj(hidden)) * att.inv_scale
+    q = split_heads(att, att.query_proj(hidden)) / math.sqrt(att.head_size * (1 + len(config.pos_att_type)))
     k, v = split_heads(att, att.key_proj(hidden)), split_heads(att, att.value_proj(hidden))
-    scores = q @ k.transpose(-1, -2) + reference_bias(encoder, att, q, k, encoder.get_rel_embedding(), length)
+    scores = q @ k.transpose(-1, -2) + reference_bias(config, att, q, k, rel, length)
     probs = torch.softmax(scores.masked_fill(~pair_mask[:, None], torch.finfo(scores.dtype).min), -1)
     row = pair_mask.any(-1)[:, None, :, None]
     return ((probs * row) @ v).transpose(1, 2).flatten(-2)
@@ -173,7 +197,7 @@ def test_key_mask_outside_autograd_gives_the_same_gradients(length):
 
     out = att(hidden, pair[:, None], pair.any(-1)[:, None, :, None].double(),
               encoder.relative_positions(length, hidden.device), encoder.get_rel_embedding())[0]
-    ref = reference_attention(encoder, att, hidden, pair)
+    ref = reference_attention(config, att, hidden, pair, encoder.get_rel_embedding())
     assert torch.allclose(out, ref, atol=1e-12)
     got = torch.autograd.grad((out * weights).sum(), params, allow_unused=True)
     want = torch.autograd.grad((ref * weights).sum(), params, allow_unused=True)
@@ -213,10 +237,7 @@ def test_log_buckets_known_values():
     # deberta-v3: 256 buckets over 512 positions; exact up to +-128, then log-spaced, odd around zero
     d = torch.tensor([0, 5, 127, 128, 129, 200, 511, 1000, -129, -511])
     got = make_log_bucket_position(d, 256, 512).tolist()
-    mid = 128
-    want = [int(x) if abs(x) <= mid else int(math.copysign(
-        math.ceil(math.log(abs(x) / mid) / math.log(511 / mid) * (mid - 1)) + mid, x)) for x in d.tolist()]
-    assert got == want and got[6] == 255
+    assert got == [log_bucket(x, 256, 512) for x in d.tolist()] and got[6] == 255
 
 
 # ---- LoRA as in the fork ----
