@@ -108,17 +108,18 @@ def count_parameters(model):
 def load_lora_state_dict(model, state_dict_or_path, source=None):
     """Load a LoRA (+head) checkpoint strictly: every tensor must exist in the model with the same shape and every
     LoRA tensor of the model must be in the file. A head whose shape differs (another label count, e.g. an MNLI
-    warm start for RTE) is left freshly initialised, with a warning. Raises ValueError with one line otherwise."""
-    from .modeling_utils import load_state_dict_file
+    warm start for RTE) is left freshly initialised, with a warning. Raises ValueError with one line otherwise.
 
+    A path may be a legacy file, a PEFT adapter folder (its lora_alpha / r must match the model's) or a save folder
+    of the trainer (see lora_interop.read_lora_path)."""
+    from .lora_interop import check_adapter_fits, read_lora_path
+
+    adapter_config = None
     if isinstance(state_dict_or_path, dict):
         sd, source = state_dict_or_path, source or "LoRA state dict"
     else:
         source = source or str(state_dict_or_path)
-        try:
-            sd = load_state_dict_file(state_dict_or_path)
-        except OSError as e:
-            raise ValueError(str(e)) from None
+        sd, adapter_config = read_lora_path(state_dict_or_path)
     if not sd:
         raise ValueError(f"{source}: the file holds no tensors: pass a pytorch_model_lora.bin written by training")
     own = model.state_dict()
@@ -144,6 +145,8 @@ def load_lora_state_dict(model, state_dict_or_path, source=None):
     if missing:
         raise ValueError(f"{source}: {len(missing)} LoRA tensor(s) of the model are missing from the file, e.g. "
                          f"{missing[0]}: the file is incomplete or from a model with fewer layers/targets")
+    if adapter_config is not None:
+        check_adapter_fits(model, adapter_config, source)
     skipped = []
     if bad:  # only head tensors differ: start the head afresh
         skipped = [k for k in sd if not _in_backbone(k, prefix)]
@@ -151,3 +154,17 @@ def load_lora_state_dict(model, state_dict_or_path, source=None):
                        "another label count); the head is re-initialised and only the LoRA tensors are loaded")
     model.load_state_dict({k: v for k, v in sd.items() if k not in skipped}, strict=False)
     return {"loaded": [k for k in sd if k not in skipped], "reinitialised_head": skipped}
+
+
+def export_merged(model, save_directory, check=True):
+    """A plain model folder for stock Transformers with the LoRA deltas folded in (see lora_interop.export_merged)."""
+    from .lora_interop import export_merged as _export
+
+    return _export(model, save_directory, check=check)
+
+
+def save_peft_adapter(model, save_directory):
+    """The LoRA + head tensors as a PEFT adapter folder (see lora_interop.save_peft_adapter)."""
+    from .lora_interop import save_peft_adapter as _save
+
+    return _save(model, save_directory)
