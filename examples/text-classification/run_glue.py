@@ -125,7 +125,8 @@ class ModelArguments:
     lora_alpha: Optional[int] = field(default=None, metadata={"help": "LoRA alpha (scaling = alpha / r)."})
     lora_r: Optional[int] = field(default=None, metadata={"help": "LoRA rank r."})
     lora_path: Optional[str] = field(
-        default=None, metadata={"help": "A LoRA checkpoint (pytorch_model_lora.bin) to start from."}
+        default=None, metadata={"help": "A LoRA checkpoint to start from: pytorch_model_lora.bin / model_lora."
+                                        "safetensors, a PEFT adapter folder, or a save folder holding either."}
     )
     apply_adapter: Optional[bool] = field(default=False, metadata={"help": "Add adapters."})
     adapter_path: Optional[str] = field(default=None, metadata={"help": "Folder of adapter parameters."})
@@ -277,8 +278,10 @@ def main(args=None):
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
                         handlers=[logging.StreamHandler(sys.stdout)])
-    logger.setLevel(logging.INFO)
-    transformers.utils.logging.set_verbosity_info()
+    main_process = training_args.process_index == 0  # under torchrun this joins the process group
+    logger.setLevel(logging.INFO if main_process else logging.WARNING)
+    if main_process:
+        transformers.utils.logging.set_verbosity_info()
     transformers.utils.logging.enable_default_handler()
     transformers.utils.logging.enable_explicit_format()
     logger.info(f"device: {training_args.device}, n_gpu: {training_args.n_gpu}, 16-bits training: "
@@ -291,7 +294,8 @@ def main(args=None):
     # Set seed before initializing the model: LoRA A matrices and the head are drawn from it.
     set_seed(training_args.seed)
 
-    datasets = load_datasets(data_args, model_args, training_args)
+    with training_args.main_process_first():  # one process fills the datasets cache, the others read it
+        datasets = load_datasets(data_args, model_args, training_args)
     any_split = next(iter(datasets.values()))
 
     # Labels: GLUE's class names, a csv/json's distinct values, or none for regression (STS-B, float labels)
@@ -339,8 +343,10 @@ def main(args=None):
     fork_trainable_rule(model, apply_lora=model_args.apply_lora, apply_adapter=model_args.apply_adapter,
                         apply_bitfit=model_args.apply_bitfit)
     counts = count_parameters(model)
-    print(f"trainable parameters: {counts['trainable']:,} of {counts['total']:,} "
-          f"({100 * counts['trainable'] / counts['total']:.2f}%): lora {counts['lora']:,}, head {counts['head']:,}")
+    if main_process:
+        print(f"trainable parameters: {counts['trainable']:,} of {counts['total']:,} "
+              f"({100 * counts['trainable'] / counts['total']:.2f}%): lora {counts['lora']:,}, "
+              f"head {counts['head']:,}")
 
     first_text, second_text = text_columns(data_args.task_name, any_split.column_names)
     padding = "max_length" if data_args.pad_to_max_length else False
@@ -372,7 +378,8 @@ def main(args=None):
         return split.map(preprocess_function, batched=True, load_from_cache_file=not data_args.overwrite_cache,
                          remove_columns=drop)
 
-    datasets = DatasetDict({name: tokenize(split) for name, split in datasets.items()})
+    with training_args.main_process_first():
+        datasets = DatasetDict({name: tokenize(split) for name, split in datasets.items()})
 
     def take(split, limit, flag):
         if split not in datasets:

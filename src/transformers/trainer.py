@@ -1,4 +1,9 @@
-"""Trainer: the training / evaluation / prediction loop of transformers 4.4.2, on one device (CPU or one GPU).
+"""Trainer: the training / evaluation / prediction loop of transformers 4.4.2, on one device per process.
+
+Multi-process (torchrun): the model is wrapped in DistributedDataParallel, training data is split by 4.4.2's
+DistributedSampler (reshuffled each epoch from the epoch number), evaluation data in contiguous shards whose results
+are gathered in order, so every example counts exactly once. Process 0 logs and writes; the others wait for it at
+each checkpoint.
 
 Step semantics follow 4.4.2: AdamW with bias/LayerNorm parameters excluded from weight decay, a warmup schedule,
 gradient accumulation and clipping, and at the end of each optimizer step: log -> evaluate -> save.
@@ -21,11 +26,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 import torch
 from torch import nn
+from torch import distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler, Sampler
+from torch.utils.data.distributed import DistributedSampler
 
 from .data.data_collator import DataCollator, DataCollatorWithPadding, default_data_collator
 from .file_utils import LORA_WEIGHTS_NAME, SAFE_LORA_WEIGHTS_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME
 from .lora import lora_state_dict
+from .lora_interop import ADAPTER_DIR, save_peft_adapter
 from .optimization import AdamW, get_scheduler
 from .trainer_callback import (
     CallbackHandler,
@@ -62,21 +71,61 @@ TRAINING_ARGS_NAME = "training_args.bin"
 
 class LengthGroupedSampler(Sampler):
     """Random order, but examples of similar length share a batch: shuffle, cut into mega-batches of 50 batches,
-    sort each by length (longest first), and put the batch holding the longest example first (early OOM)."""
+    sort each by length (longest first), and put the batch holding the longest example first (early OOM).
 
-    def __init__(self, lengths: List[int], batch_size: int):
+    With num_replicas > 1 (4.4.2's distributed variant) the shuffle comes from a generator seeded with the epoch
+    (`set_epoch`), the same on every process; the order is padded by wrapping around to a multiple of num_replicas,
+    and process `rank` takes every num_replicas-th index from position `rank`."""
+
+    def __init__(self, lengths: List[int], batch_size: int, num_replicas: int = 1, rank: int = 0):
         self.lengths, self.batch_size = lengths, batch_size
+        self.num_replicas, self.rank, self.epoch = num_replicas, rank, 0
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
 
     def __len__(self):
-        return len(self.lengths)
+        return math.ceil(len(self.lengths) / self.num_replicas)
 
     def __iter__(self):
-        order = torch.randperm(len(self.lengths)).tolist()
+        generator = None
+        if self.num_replicas > 1:
+            generator = torch.Generator()
+            generator.manual_seed(self.epoch)
+        order = torch.randperm(len(self.lengths), generator=generator).tolist()
         mega = self.batch_size * 50
         groups = [sorted(order[i : i + mega], key=lambda j: -self.lengths[j]) for i in range(0, len(order), mega)]
         longest = max(range(len(groups)), key=lambda g: self.lengths[groups[g][0]])
         groups[0][0], groups[longest][0] = groups[longest][0], groups[0][0]
-        return iter([i for g in groups for i in g])
+        order = [i for g in groups for i in g]
+        if self.num_replicas > 1:
+            total = len(self) * self.num_replicas
+            order = (order * math.ceil(total / len(order)))[:total][self.rank :: self.num_replicas]
+        return iter(order)
+
+
+class ShardSampler(Sampler):
+    """Evaluation split for process `rank` of `num_replicas`: a contiguous block of indices, the blocks in rank
+    order covering the dataset once (no padding: the last blocks may be shorter, or empty)."""
+
+    def __init__(self, num_examples: int, num_replicas: int, rank: int):
+        per_rank = math.ceil(num_examples / num_replicas)
+        self.indices = range(min(rank * per_rank, num_examples), min((rank + 1) * per_rank, num_examples))
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __iter__(self):
+        return iter(self.indices)
+
+
+def _gather_in_rank_order(obj):
+    """Every process's `obj`, as a list in rank order (just [obj] without a process group)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def _nested_to_numpy(t):
@@ -156,6 +205,8 @@ class Trainer:
             raise ValueError("train_dataset has no length, so the number of steps is unknown: set --max_steps")
 
         self.label_names = self.args.label_names if self.args.label_names is not None else ["labels"]
+        if not self.is_world_process_zero():  # one process speaks for all; the others only warn
+            logging.set_verbosity_warning()
         self.is_in_train = False
         self._signature_columns = None
         self._num_params = None
@@ -208,13 +259,16 @@ class Trainer:
     def _get_train_sampler(self) -> Optional[Sampler]:
         if isinstance(self.train_dataset, IterableDataset) or not isinstance(self.train_dataset, Sized):
             return None
+        world, rank = self.args.world_size, self.args.process_index
         if self.args.group_by_length:
             name = self.tokenizer.model_input_names[0] if self.tokenizer is not None else "input_ids"
             if hasattr(self.train_dataset, "column_names"):
                 lengths = [len(x) for x in self.train_dataset[name]]
             else:
                 lengths = [len(self.train_dataset[i][name]) for i in range(len(self.train_dataset))]
-            return LengthGroupedSampler(lengths, self.args.train_batch_size)
+            return LengthGroupedSampler(lengths, self.args.train_batch_size, num_replicas=world, rank=rank)
+        if world > 1:
+            return DistributedSampler(self.train_dataset, num_replicas=world, rank=rank)
         return RandomSampler(self.train_dataset)
 
     def get_train_dataloader(self) -> DataLoader:
@@ -236,12 +290,19 @@ class Trainer:
         return DataLoader(
             dataset,
             batch_size=self.args.eval_batch_size,
-            sampler=SequentialSampler(dataset) if isinstance(dataset, Sized) else None,
+            sampler=self._eval_sampler(dataset),
             collate_fn=self.data_collator,
             drop_last=self.args.dataloader_drop_last,
             num_workers=self.args.dataloader_num_workers,
             pin_memory=self.args.dataloader_pin_memory and self.args.device.type == "cuda",
         )
+
+    def _eval_sampler(self, dataset) -> Optional[Sampler]:
+        if not isinstance(dataset, Sized):
+            return None
+        if self.args.world_size > 1:
+            return ShardSampler(len(dataset), self.args.world_size, self.args.process_index)
+        return SequentialSampler(dataset)
 
     def get_eval_dataloader(self, eval_dataset: Optional[Dataset] = None) -> DataLoader:
         if eval_dataset is None and self.eval_dataset is None:
@@ -332,7 +393,7 @@ class Trainer:
             epochs_trained = self.state.global_step // updates_per_epoch
             if not args.ignore_data_skip:
                 batches_to_skip = (self.state.global_step % updates_per_epoch) * ga
-                rng_file = os.path.join(resume_from_checkpoint, RNG_STATE_NAME)
+                rng_file = os.path.join(resume_from_checkpoint, self._rng_file_name())
                 rng_state = torch.load(rng_file, weights_only=False) if os.path.isfile(rng_file) else None
             logger.info(f"resumed {resume_from_checkpoint}: at step {self.state.global_step} (epoch {epochs_trained}), "
                         f"the first {batches_to_skip} batches of this epoch are passed over")
@@ -349,7 +410,7 @@ class Trainer:
         self._total_loss_scalar = 0.0
         self._globalstep_last_logged = self.state.global_step
         self._total_flos = self.state.total_flos
-        model = self.model
+        model = self._wrap_model()
         model.zero_grad()
         start_time = time.time()
         self.control = self.callback_handler.on_train_begin(args, self.state, self.control)
@@ -364,6 +425,8 @@ class Trainer:
             # the sampler draws its permutation from the torch RNG when iteration starts; checkpoints keep this
             # state so a resumed run can replay the same order
             self._epoch_begin_rng = torch.get_rng_state()
+            if hasattr(train_dataloader.sampler, "set_epoch"):  # the distributed samplers reshuffle by epoch
+                train_dataloader.sampler.set_epoch(epoch)
             if args.past_index >= 0:
                 self._past = None
             steps_in_epoch = len(train_dataloader) if sized else max_steps * ga
@@ -378,11 +441,15 @@ class Trainer:
                     continue
                 if (step + 1) % ga == 0:
                     self.control = self.callback_handler.on_step_begin(args, self.state, self.control)
-                tr_loss += self.training_step(model, inputs)
+                # an epoch shorter than one accumulation still ends with an update
+                update = (step + 1) % ga == 0 or (steps_in_epoch <= ga and step + 1 == steps_in_epoch)
+                # between updates, DDP need not average gradients: the update's backward averages the sum
+                with model.no_sync() if isinstance(model, DistributedDataParallel) and not update else \
+                        contextlib.nullcontext():
+                    tr_loss += self.training_step(model, inputs)
                 self._total_flos += float(self.floating_point_ops(inputs))
 
-                # an epoch shorter than one accumulation still ends with an update
-                if (step + 1) % ga == 0 or (steps_in_epoch <= ga and step + 1 == steps_in_epoch):
+                if update:
                     self._optimizer_step(model)
                     self.state.global_step += 1
                     self.state.epoch = epoch + (step + 1) / steps_in_epoch
@@ -406,13 +473,35 @@ class Trainer:
         metrics = speed_metrics("train", start_time, max_steps * total_batch)
         self.store_flos()
         metrics["total_flos"] = self.state.total_flos
-        self._total_loss_scalar += tr_loss.item()
+        self._total_loss_scalar += self._mean_over_processes(tr_loss)
         train_loss = self._total_loss_scalar / max(self.state.global_step, 1)
         metrics["train_loss"] = train_loss
         self.log(metrics)
         self.control = self.callback_handler.on_train_end(args, self.state, self.control)
         self.is_in_train = False
         return TrainOutput(self.state.global_step, train_loss, metrics)
+
+    def _wrap_model(self) -> nn.Module:
+        """The module to train: self.model, inside DistributedDataParallel when there are several processes."""
+        if self.args.world_size == 1:
+            return self.model
+        cuda = self.args.device.type == "cuda"
+        # Frozen weights (LoRA, adapters, BitFit) get no gradient and are never waited for, so unused-parameter
+        # search is needed only by a model that skips trainable parameters in some steps.
+        return DistributedDataParallel(self.model, device_ids=[self.args.device.index] if cuda else None,
+                                       find_unused_parameters=bool(self.args.ddp_find_unused_parameters))
+
+    def _mean_over_processes(self, value: torch.Tensor) -> float:
+        """A per-process scalar averaged over the processes (itself with one process)."""
+        if self.args.world_size > 1:
+            value = value.detach().clone()
+            dist.all_reduce(value)
+            value /= self.args.world_size
+        return value.item()
+
+    def _barrier(self):
+        if self.args.world_size > 1:
+            dist.barrier()
 
     def _optimizer_step(self, model: nn.Module):
         """Clip the global gradient norm, step optimizer and schedule, clear the gradients."""
@@ -430,7 +519,7 @@ class Trainer:
 
     def _maybe_log_save_evaluate(self, tr_loss: torch.Tensor):
         if self.control.should_log:
-            tr_loss_scalar = tr_loss.item()
+            tr_loss_scalar = self._mean_over_processes(tr_loss)
             tr_loss -= tr_loss  # reset in place: the caller keeps accumulating into the same tensor
             steps = self.state.global_step - self._globalstep_last_logged
             logs = {"loss": round(tr_loss_scalar / max(steps, 1), 4), "learning_rate": self.lr_scheduler.get_last_lr()[0]}
@@ -557,26 +646,48 @@ class Trainer:
             lora = {k: v.contiguous() for k, v in lora_state_dict(self.model).items()}
             torch.save(lora, os.path.join(output_dir, LORA_WEIGHTS_NAME))
             save_file(lora, os.path.join(output_dir, SAFE_LORA_WEIGHTS_NAME), metadata={"format": "pt"})
+            save_peft_adapter(self.model, os.path.join(output_dir, ADAPTER_DIR), state_dict=lora)  # for PEFT users
         if self.tokenizer is not None and hasattr(self.tokenizer, "save_pretrained"):
             self.tokenizer.save_pretrained(output_dir)
         torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))
 
     def _save_checkpoint(self, metrics: Optional[Dict[str, float]] = None):
-        """Write checkpoint-N (into a temporary folder renamed at the end: a crash leaves no half checkpoint)."""
-        if not self.is_world_process_zero():
-            return
+        """Write checkpoint-N (into a temporary folder renamed at the end: a crash leaves no half checkpoint).
+
+        Every process calls this: each stores its own random state, process 0 everything else, and nobody goes on
+        before the folder has its final name."""
         name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
         final = os.path.join(self.args.output_dir, name)
         tmp = os.path.join(self.args.output_dir, f"tmp-{name}")
-        shutil.rmtree(tmp, ignore_errors=True)
+        zero = self.is_world_process_zero()
+        if zero:
+            shutil.rmtree(tmp, ignore_errors=True)
+            os.makedirs(tmp)
+        self._barrier()
+        torch.save(self._get_rng_state(), os.path.join(tmp, self._rng_file_name()))
+        self._update_best(metrics, final)
         self.store_flos()
-        self.save_model(tmp)
-        torch.save(self.optimizer.state_dict(), os.path.join(tmp, OPTIMIZER_NAME))
-        torch.save(self.lr_scheduler.state_dict(), os.path.join(tmp, SCHEDULER_NAME))
-        if self.scaler is not None:
-            torch.save(self.scaler.state_dict(), os.path.join(tmp, SCALER_NAME))
-        torch.save(self._get_rng_state(), os.path.join(tmp, RNG_STATE_NAME))
+        if zero:
+            self.save_model(tmp)
+            torch.save(self.optimizer.state_dict(), os.path.join(tmp, OPTIMIZER_NAME))
+            torch.save(self.lr_scheduler.state_dict(), os.path.join(tmp, SCHEDULER_NAME))
+            if self.scaler is not None:
+                torch.save(self.scaler.state_dict(), os.path.join(tmp, SCALER_NAME))
+            self.state.save_to_json(os.path.join(tmp, TRAINER_STATE_NAME))
+        self._barrier()  # every process's random state is in tmp
+        if zero:
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+            self._rotate_checkpoints()
+        self._barrier()
 
+    def _rng_file_name(self) -> str:
+        world = self.args.world_size
+        return RNG_STATE_NAME if world == 1 else f"rng_state_{self.args.process_index}.pth"
+
+    def _update_best(self, metrics: Optional[Dict[str, float]], checkpoint: str):
+        """Remember `checkpoint` as the best one if its metrics beat the best so far (on every process, so that
+        load_best_model_at_end loads the same weights everywhere)."""
         if metrics is not None and self.args.metric_for_best_model is not None:
             key = self.args.metric_for_best_model
             key = key if key.startswith("eval_") else f"eval_{key}"
@@ -587,12 +698,7 @@ class Trainer:
             better = np.greater if self.args.greater_is_better else np.less
             if self.state.best_metric is None or better(value, self.state.best_metric):
                 self.state.best_metric = value
-                self.state.best_model_checkpoint = final
-        self.state.save_to_json(os.path.join(tmp, TRAINER_STATE_NAME))
-
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        self._rotate_checkpoints()
+                self.state.best_model_checkpoint = checkpoint
 
     def _sorted_checkpoints(self) -> List[str]:
         folder = self.args.output_dir
@@ -695,7 +801,7 @@ class Trainer:
         if self.args.past_index >= 0:
             self._past = None
         loss_sum, n_seen, preds, labels = 0.0, 0, [], []
-        for inputs in dataloader:
+        for inputs in dataloader:  # this process's shard when there are several
             n = _num_rows(inputs)
             loss, logits, label = self.prediction_step(model, inputs, prediction_loss_only, ignore_keys)
             if loss is not None:  # weight by batch size: the mean over examples, as 4.4.2
@@ -707,6 +813,10 @@ class Trainer:
                 labels.append(_nested_to_numpy(label))
             self.control = self.callback_handler.on_prediction_step(self.args, self.state, self.control)
         self._past = None
+        if self.args.world_size > 1:  # every process gets all shards, in dataset order
+            shards = _gather_in_rank_order((loss_sum, n_seen, preds, labels))
+            loss_sum, n_seen = sum(s[0] for s in shards), sum(s[1] for s in shards)
+            preds, labels = [p for s in shards for p in s[2]], [lab for s in shards for lab in s[3]]
 
         preds = _nested_concat(preds) if preds else None
         label_ids = _nested_concat(labels) if labels and not prediction_loss_only else None
@@ -731,7 +841,8 @@ class Trainer:
         if has_labels:
             labels = tuple(inputs[k].detach() for k in self.label_names)
             labels = labels[0] if len(labels) == 1 else labels
-        with torch.no_grad(), self._autocast():
+        # evaluation runs in full precision unless asked to use the training's (--fp16_full_eval)
+        with torch.no_grad(), self._autocast() if self.args.fp16_full_eval else contextlib.nullcontext():
             if has_labels:
                 loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
                 loss = loss.mean().detach()

@@ -1,10 +1,14 @@
 """TrainingArguments: the knobs of the training loop, as a dataclass that HfArgumentParser turns into CLI flags.
 
 Field names, defaults and semantics follow transformers 4.4.2 plus the LoRA fork's `cls_dropout` and
-`use_deterministic_algorithms`. Runs are single-process on one device (CPU or one CUDA GPU); `local_rank` is
-parsed (also from `--local-rank=N` and env LOCAL_RANK, as torch launchers pass it) so multi-process
-training can be added without touching scripts.
+`use_deterministic_algorithms`, and the later versions' `ddp_find_unused_parameters` and `fp16_full_eval`.
+
+One process drives one device (a CUDA GPU, else the CPU). Under `torchrun` or `python -m torch.distributed.launch`
+(WORLD_SIZE > 1 in the environment) the first use of `device` joins the process group the launcher describes
+(nccl on CUDA, gloo on CPU); `local_rank` comes from `--local_rank/--local-rank=N` or LOCAL_RANK.
 """
+import atexit
+import contextlib
 import json
 import os
 import socket
@@ -88,6 +92,14 @@ class TrainingArguments:
     fp16: bool = field(default=False, metadata={"help": "float16 mixed precision (torch.autocast + GradScaler, CUDA)."})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 mixed precision (torch.autocast)."})
     local_rank: int = field(default=-1, metadata={"help": "Process rank on this node for distributed training."})
+    ddp_find_unused_parameters: Optional[bool] = field(
+        default=None,
+        metadata={"help": "Let DistributedDataParallel look for trainable parameters that a step did not use "
+                          "(slower; needed only by models that skip some of them). Default: off."},
+    )
+    fp16_full_eval: bool = field(
+        default=False, metadata={"help": "Evaluate and predict in the --fp16/--bf16 training precision too."}
+    )
     dataloader_drop_last: bool = field(default=False, metadata={"help": "Drop the last incomplete training batch."})
     eval_steps: Optional[int] = field(
         default=None, metadata={"help": "Evaluate every this many steps (defaults to logging_steps)."}
@@ -190,12 +202,10 @@ class TrainingArguments:
         if self.fp16 and self.device.type != "cuda":
             raise ValueError("fp16 mixed precision needs a CUDA device: drop --fp16 (or use --bf16 on CPU)")
         if self.deepspeed:
-            raise ValueError("DeepSpeed is not supported yet: drop --deepspeed")
+            raise ValueError("DeepSpeed is not supported yet: drop --deepspeed (torchrun gives data parallelism)")
         unknown = set(self.report_to) - {"tensorboard"}
         if unknown:
             raise ValueError(f"report_to: unsupported integration(s) {sorted(unknown)}; use tensorboard, all or none")
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise ValueError("multi-process (distributed) training is not supported yet: launch a single process")
 
     def __str__(self):
         return f"{self.__class__.__name__}(\n" + "".join(f"{k}={v},\n" for k, v in sorted(self.to_dict().items())) + ")"
@@ -213,10 +223,14 @@ class TrainingArguments:
 
     @cached_property
     def _setup_devices(self) -> torch.device:
-        if self.no_cuda or not torch.cuda.is_available():
-            return torch.device("cpu")
-        device = torch.device("cuda", max(self.local_rank, 0))
-        torch.cuda.set_device(device)
+        cuda = torch.cuda.is_available() and not self.no_cuda
+        device = torch.device("cuda", max(self.local_rank, 0)) if cuda else torch.device("cpu")
+        if cuda:
+            torch.cuda.set_device(device)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
+            # the launcher put MASTER_ADDR/PORT, RANK and WORLD_SIZE in the environment (env:// rendezvous)
+            torch.distributed.init_process_group("nccl" if cuda else "gloo")
+            atexit.register(_leave_process_group)
         return device
 
     @property
@@ -230,11 +244,26 @@ class TrainingArguments:
 
     @property
     def world_size(self) -> int:
-        return 1
+        """Number of training processes (1 without a launcher)."""
+        self._setup_devices
+        return torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
 
     @property
     def process_index(self) -> int:
-        return 0
+        """Global rank of this process (0 is the one that logs and saves)."""
+        self._setup_devices
+        return torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+
+    @contextlib.contextmanager
+    def main_process_first(self):
+        """Let process 0 run the block (e.g. tokenize and cache a dataset) before the others, which then reuse
+        its result; without a process group it just runs the block."""
+        multi = self.world_size > 1
+        if multi and self.process_index != 0:
+            torch.distributed.barrier()
+        yield
+        if multi and self.process_index == 0:
+            torch.distributed.barrier()
 
     @property
     def place_model_on_device(self) -> bool:
@@ -252,3 +281,8 @@ class TrainingArguments:
         """Flat dict of TensorBoard-hparams-friendly values (others as str)."""
         valid = (bool, int, float, str, torch.Tensor)
         return {k: v if isinstance(v, valid) else str(v) for k, v in self.to_dict().items()}
+
+
+def _leave_process_group():
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
