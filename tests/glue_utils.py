@@ -78,8 +78,9 @@ def _sentence(rng, marker, i):
     return " ".join(words) + (" " + ODD[i % len(ODD)] if i % 5 == 0 else "")
 
 
-def write_glue_task(task, root, n=24, seed=0, bom=False):
-    """Write made-up files for `task` under root/<GLUE dir name>; return (folder, {split: expected records})."""
+def write_glue_task(task, root, n=24, seed=0, bom=False, sizes=None):
+    """Write made-up files for `task` under root/<GLUE dir name>; return (folder, {split: expected records}).
+    Each split has n rows, or sizes[split] (e.g. {"validation_mismatched": 12}) where given."""
     rng = random.Random(seed)
     folder = os.path.join(root, DIR_NAMES[task])
     os.makedirs(folder, exist_ok=True)
@@ -91,7 +92,7 @@ def write_glue_task(task, root, n=24, seed=0, bom=False):
         lines, records = [], []
         if header is not None:
             lines.append("\t".join(header))
-        for i in range(n):
+        for i in range((sizes or {}).get(split, n)):
             k = rng.randrange(n_classes)
             texts = [_sentence(rng, MARKERS[k], i)] + [_sentence(rng, rng.choice(FILLER), i + 1)]
             texts = texts[: len(HUB_COLUMNS[task])]

@@ -71,10 +71,15 @@ def eval_metrics(folder, prefix="eval"):
     return {k: v for k, v in data.items() if k.startswith("eval") and not k.endswith(SPEED)}
 
 
+# MNLI's mismatched files are shorter (and drawn apart from the matched ones): a run that read the matched split
+# twice would give itself away in the counts as well as in the scores
+SIZES = {"validation_mismatched": 12, "test_mismatched": 10}
+
+
 def trained(work, task):
     """Train `task` once per module (LoRA, train+eval+predict); later tests reuse its output folder."""
     if task not in work["trained"]:
-        data = write_glue_task(task, str(work["root"] / "glue"), n=16, seed=1)[0]
+        data = write_glue_task(task, str(work["root"] / "glue"), n=16, seed=1, sizes=SIZES)[0]
         out = work["root"] / f"out_{task}"
         run(work, out, "--task_name", task, "--data_dir", data, "--do_train", "--do_eval", "--do_predict", *LORA)
         work["trained"][task] = (data, out)
@@ -104,17 +109,19 @@ def test_train_eval_predict_and_reload_from_lora_path(work, tmp_path, task):
     if task == "mnli":  # matched and mismatched are both kept, in separate files and in all_results.json
         mm = eval_metrics(out, "eval_mnli-mm")
         assert set(mm) == {"eval_mnli-mm_accuracy", "eval_mnli-mm_loss", "eval_mnli-mm_samples"}
+        assert mm["eval_mnli-mm_samples"] == SIZES["validation_mismatched"]
         everything = json.loads((out / "all_results.json").read_text())
         assert {**metrics, **mm}.items() <= everything.items()
 
     # test predictions: 4.4.2's test_results file and the GLUE server file
     predictions = {"mnli": ["mnli", "mnli-mm"]}.get(task, [task])
     for name in predictions:
+        n = SIZES["test_mismatched"] if name == "mnli-mm" else 16
         lines = (out / f"test_results_{name}.txt").read_text().splitlines()
-        assert lines[0] == "index\tprediction" and len(lines) == 17
+        assert lines[0] == "index\tprediction" and len(lines) == n + 1
         server = {"mnli": "MNLI-m", "mnli-mm": "MNLI-mm"}.get(name) or SUBMISSION[task]
         rows = [line.split("\t") for line in (out / f"{server}.tsv").read_text().splitlines()]
-        assert rows[0] == ["index", "prediction"] and [r[0] for r in rows[1:]] == [str(i) for i in range(16)]
+        assert rows[0] == ["index", "prediction"] and [r[0] for r in rows[1:]] == [str(i) for i in range(n)]
         values = [r[1] for r in rows[1:]]
         if task == "stsb":
             [float(v) for v in values]
@@ -130,6 +137,43 @@ def test_train_eval_predict_and_reload_from_lora_path(work, tmp_path, task):
     assert eval_metrics(again) == metrics
     if task == "mnli":
         assert eval_metrics(again, "eval_mnli-mm") == eval_metrics(out, "eval_mnli-mm")
+
+
+def score_file(out, path, text_columns, label_column=None):
+    """Score a GLUE file with the saved model, outside run_glue and the Trainer: (predicted class ids, accuracy,
+    mean cross-entropy) for its rows; the last two are None without labels."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(out)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    header, rows = lines[0].split("\t"), [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
+    assert all(len(r) == len(header) for r in rows)
+    texts = [[r[c] for r in rows] for c in text_columns]
+    with torch.no_grad():
+        logits = model(**tokenizer(*texts, padding=True, truncation=True, return_tensors="pt")).logits
+    predicted = logits.argmax(-1)
+    if label_column is None:
+        return predicted.tolist(), None, None
+    gold = torch.tensor([model.config.label2id.get(r[label_column], NAMED["mnli"].index(r[label_column]))
+                         for r in rows])
+    loss = torch.nn.functional.cross_entropy(logits, gold).item()
+    return predicted.tolist(), (predicted == gold).double().mean().item(), loss
+
+
+def test_mnli_scores_each_split_from_its_own_files(work):
+    data, out = trained(work, "mnli")
+    pair = ["sentence1", "sentence2"]
+    matched, mismatched = eval_metrics(out), eval_metrics(out, "eval_mnli-mm")
+    for split, metrics, prefix in (("dev_matched", matched, "eval"), ("dev_mismatched", mismatched, "eval_mnli-mm")):
+        _, accuracy, loss = score_file(out, os.path.join(data, f"{split}.tsv"), pair, "gold_label")
+        assert metrics[f"{prefix}_accuracy"] == pytest.approx(accuracy, abs=1e-12), split
+        assert metrics[f"{prefix}_loss"] == pytest.approx(loss, rel=1e-5), split
+    for split, server, results in (("test_matched", "MNLI-m", "mnli"), ("test_mismatched", "MNLI-mm", "mnli-mm")):
+        predicted, _, _ = score_file(out, os.path.join(data, f"{split}.tsv"), pair)
+        names = [NAMED["mnli"][i] for i in predicted]
+        for name in (f"{server}.tsv", f"test_results_{results}.txt"):
+            assert [line.split("\t")[1] for line in (out / name).read_text().splitlines()[1:]] == names, name
 
 
 def test_training_is_reproducible_and_trains_only_lora_and_head(work, tmp_path):
