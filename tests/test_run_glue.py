@@ -205,13 +205,51 @@ def test_padding_to_max_length_changes_nothing(work, tmp_path):
     assert padded["eval_loss"] == pytest.approx(dynamic["eval_loss"], abs=1e-6)
 
 
-def test_mnli_lora_warm_starts_a_two_label_task(work, tmp_path, caplog):
+def first_training_forward(monkeypatch):
+    """Make run_glue's Trainer record the model's tensors as its first training forward pass sees them."""
+    seen = {}
+
+    class Recording(run_glue.Trainer):
+        def train(self, *args, **kwargs):
+            def hook(module, inputs):
+                if module.training and not seen:
+                    seen.update({k: v.detach().clone() for k, v in module.state_dict().items()})
+            handle = self.model.register_forward_pre_hook(hook)
+            try:
+                return super().train(*args, **kwargs)
+            finally:
+                handle.remove()
+
+    monkeypatch.setattr(run_glue, "Trainer", Recording)
+    return seen
+
+
+def test_mnli_lora_warm_starts_a_two_label_task(work, tmp_path, caplog, monkeypatch):
     _, mnli_out = trained(work, "mnli")
+    mnli = torch.load(mnli_out / "pytorch_model_lora.bin")
     data = write_glue_task("rte", str(tmp_path), n=8)[0]
-    run(work, tmp_path / "out", "--task_name", "rte", "--data_dir", data, "--do_eval", *LORA,
-        "--lora_path", str(mnli_out / "pytorch_model_lora.bin"), "--use_deterministic_algorithms")
+    args = ["--task_name", "rte", "--data_dir", data, "--do_train", "--do_eval", *LORA, "--use_deterministic_algorithms"]
+    warm = first_training_forward(monkeypatch)
+    run(work, tmp_path / "warm", *args, "--lora_path", str(mnli_out / "pytorch_model_lora.bin"))
     assert "head is re-initialised" in caplog.text
-    assert eval_metrics(tmp_path / "out")["eval_samples"] == 8
+    cold = first_training_forward(monkeypatch)  # the same run without the MNLI file
+    run(work, tmp_path / "cold", *args)
+
+    lora = [k for k in mnli if "lora_" in k]
+    head = [k for k in warm if k.startswith("classifier.")]
+    assert lora and head and all(k.startswith("classifier.") for k in set(mnli) - set(lora))
+    # training starts from the file's LoRA tensors (trained ones: B is no longer zero) ...
+    assert all(torch.equal(warm[k], mnli[k]) for k in lora)
+    assert all(mnli[k].abs().sum() > 0 for k in lora if "lora_B" in k)
+    # ... and from the head a run without the file draws, none of the MNLI head (not even the same-shape dense layer)
+    assert all(torch.equal(warm[k], cold[k]) for k in head)
+    assert warm["classifier.out_proj.weight"].shape == (2, 32)
+    assert not torch.equal(warm["classifier.dense.weight"], mnli["classifier.dense.weight"])
+    # everything else is the base model, as in the run without the file; then training moves LoRA on from there
+    assert all(torch.equal(warm[k], cold[k]) for k in warm if "lora_" not in k)
+    final = torch.load(tmp_path / "warm" / "pytorch_model_lora.bin")
+    assert all(not torch.equal(final[k], mnli[k]) for k in lora if "lora_B" in k)
+    assert eval_metrics(tmp_path / "warm")["eval_samples"] == 8
 
 
 def test_model_label_order_is_followed(work, tmp_path):
