@@ -26,10 +26,24 @@ def checkpoint():
     return sd
 
 
+def build(config, state, copy=True):
+    """A model holding (copies of) `state`, built on the meta device: no 125M-value random init per test."""
+    with torch.device("meta"):
+        model = RobertaForSequenceClassification(RobertaConfig(**config))
+    model.load_state_dict({k: v.clone() if copy else v for k, v in state.items()}, strict=True, assign=True)
+    return model.eval()
+
+
 @pytest.fixture(scope="module")
-def model():
+def pristine():
     torch.manual_seed(0)
-    return RobertaForSequenceClassification(RobertaConfig(**ROBERTA_BASE)).eval()
+    return RobertaForSequenceClassification(RobertaConfig(**ROBERTA_BASE)).state_dict()
+
+
+@pytest.fixture
+def model(pristine):
+    """A fresh model for each test: no test sees what another one loaded, whatever the order."""
+    return build(ROBERTA_BASE, pristine)
 
 
 def inputs():
@@ -47,12 +61,14 @@ def test_every_tensor_matches_a_model_tensor(checkpoint, model):
 
 
 def test_load_strict_with_lora_loader(checkpoint, model):
+    assert all(not torch.equal(model.state_dict()[k], v) for k, v in checkpoint.items() if "lora_A" in k)
     with torch.no_grad():
         before = model(**inputs()).logits
     # The weights LoRA sits on, and the LayerNorms, must stay untouched (a cheap subset of the 125M frozen values).
     frozen = {k: v.clone() for k, v in model.state_dict().items()
               if k.endswith(("query.weight", "value.weight", "LayerNorm.weight"))}
-    lora.load_lora_state_dict(model, str(CKPT))
+    report = lora.load_lora_state_dict(model, str(CKPT))
+    assert sorted(report["loaded"]) == sorted(checkpoint) and report["reinitialised_head"] == []
     own = model.state_dict()
     for k, v in checkpoint.items():
         assert torch.equal(own[k], v), f"{k} was not loaded"
@@ -63,20 +79,32 @@ def test_load_strict_with_lora_loader(checkpoint, model):
     assert after.shape == (1, 3) and not torch.allclose(after, before)
 
 
-def test_load_with_torch_strict_false(checkpoint, model):
-    with torch.no_grad():  # clear what the other test may have loaded
-        for k in checkpoint:
-            model.state_dict()[k].zero_()
-    result = model.load_state_dict(checkpoint, strict=False)
-    assert result.unexpected_keys == []
-    assert not any("lora_" in k or k.startswith("classifier.") for k in result.missing_keys)
-    own = model.state_dict()
-    assert all(torch.equal(own[k], v) for k, v in checkpoint.items())
+def test_loaded_model_computes_the_merged_weights(checkpoint, model):
+    """After our loader (model already in eval mode, where the fork's loralib would have merged too early), the
+    logits are those of a plain RoBERTa whose query/value weights are W + (alpha/r) B A, merged here by hand."""
+    lora.load_lora_state_dict(model, checkpoint)
+    with torch.no_grad():
+        logits = model(**inputs()).logits
+    base = {k: v for k, v in model.state_dict().items() if "lora_" not in k}
+    merged = dict(base)
+    for k in checkpoint:
+        if k.endswith("lora_A"):
+            weight = k[: -len("lora_A")] + "weight"
+            merged[weight] = base[weight] + (16 / 8) * checkpoint[k[:-1] + "B"] @ checkpoint[k]
+    with torch.no_grad():
+        expected = build({**ROBERTA_BASE, "apply_lora": False}, merged, copy=False)(**inputs()).logits
+    torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():  # without the deltas the logits are far off: the comparison above can fail
+        for name, tensor in model.named_parameters():
+            if "lora_B" in name:
+                tensor.zero_()
+        assert (model(**inputs()).logits - expected).abs().max() > 100 * 1e-5
 
 
 def test_wrong_rank_is_rejected(checkpoint):
-    torch.manual_seed(2)
-    model = RobertaForSequenceClassification(RobertaConfig(**{**ROBERTA_BASE, "lora_r": 4, "num_hidden_layers": 1}))
+    with torch.device("meta"):  # the loader checks shapes before it copies anything
+        model = RobertaForSequenceClassification(RobertaConfig(**{**ROBERTA_BASE, "lora_r": 4,
+                                                                  "num_hidden_layers": 1}))
     first_layer = {k: v for k, v in checkpoint.items() if ".layer." not in k or ".layer.0." in k}
     with pytest.raises(ValueError, match="lora_r"):
         lora.load_lora_state_dict(model, first_layer)
