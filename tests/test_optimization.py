@@ -6,10 +6,11 @@ Fixtures: tests/fixtures/make_training_fixtures.py, run with the 4.4.2 oracle ve
                   warmup_steps;
   adamw.json      6 AdamW steps on a fixed float64 tensor with fixed gradients, weight decay 0 / 0.1 and
                   correct_bias on / off.
-Tolerance 1e-7 (absolute on learning rates of <= 5e-4; max abs on parameters of magnitude ~1): both sides evaluate
-the same closed-form expressions in float64, so any agreement short of ~1e-12 is a formula difference; 1e-7 is the
-contract the project set and sits far below real bugs (weight decay applied before the update instead of after
-moves parameters by ~1e-5 here; a missing bias correction by ~1e-2; an off-by-one schedule by >= 1e-5).
+Tolerance: 1e-9 relative to each 4.4.2 value (a zero must be matched exactly). Both sides evaluate the same
+closed-form expressions in float64 and agree bit for bit today; the bound only leaves room for a reordered sum. It
+sits far below real bugs: ignoring lr_end moves the last rates by 1e-7 (relative 1, not 1e-9 as an absolute 1e-7
+bound would have let through), a wrong power or num_cycles by >= 1e-6 relative, weight decay applied before the
+update instead of after moves parameters by ~1e-5, a missing bias correction by ~1e-2.
 """
 import copy
 import os
@@ -22,7 +23,14 @@ import pytest
 import torch
 from torch import nn
 
-from transformers.optimization import AdamW, SchedulerType, get_scheduler
+from transformers.optimization import (
+    AdamW,
+    SchedulerType,
+    get_cosine_schedule_with_warmup,
+    get_cosine_with_hard_restarts_schedule_with_warmup,
+    get_polynomial_decay_schedule_with_warmup,
+    get_scheduler,
+)
 from transformers.trainer import Trainer
 from transformers.training_args import TrainingArguments
 
@@ -30,7 +38,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "fixtures"))
 from fixture_io import lr_trace  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "training"
-TOL = 1e-7
+REL = 1e-9
 SCHEDULES = json.loads((FIXTURES / "schedules.json").read_text())
 ADAMW = json.loads((FIXTURES / "adamw.json").read_text())
 
@@ -39,8 +47,34 @@ ADAMW = json.loads((FIXTURES / "adamw.json").read_text())
 def test_schedule_matches_442(case):
     opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=SCHEDULES["base_lr"])
     sched = get_scheduler(case["name"], opt, num_warmup_steps=case["warmup"], num_training_steps=case["total"])
-    ours = lr_trace(sched, len(case["lrs"]) - 1)
-    assert max(abs(a - b) for a, b in zip(ours, case["lrs"])) < TOL
+    assert_close(lr_trace(sched, len(case["lrs"]) - 1), case["lrs"])
+
+
+def assert_close(ours, theirs):
+    assert len(ours) == len(theirs)
+    bad = [(i, a, b) for i, (a, b) in enumerate(zip(ours, theirs)) if not abs(a - b) <= REL * abs(b)]
+    assert not bad, f"(step, ours, 4.4.2): {bad[:3]}"
+
+
+FUNCTIONS = {"cosine": get_cosine_schedule_with_warmup,
+             "cosine_with_restarts": get_cosine_with_hard_restarts_schedule_with_warmup,
+             "polynomial": get_polynomial_decay_schedule_with_warmup}
+
+
+@pytest.mark.parametrize("case", SCHEDULES["variants"],
+                         ids=lambda c: f"{c['name']}-{'-'.join(map(str, c['kwargs'].values()))}-{c['warmup']}")
+def test_schedule_parameters_match_442(case):
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=SCHEDULES["base_lr"])
+    sched = FUNCTIONS[case["name"]](opt, case["warmup"], case["total"], **case["kwargs"])
+    assert_close(lr_trace(sched, len(case["lrs"]) - 1), case["lrs"])
+
+
+def test_schedule_parameter_fixtures_are_not_the_defaults():
+    """Each variant differs from the schedule with default parameters (else the test above could not tell)."""
+    for case in SCHEDULES["variants"]:
+        opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=SCHEDULES["base_lr"])
+        default = lr_trace(FUNCTIONS[case["name"]](opt, case["warmup"], case["total"]), len(case["lrs"]) - 1)
+        assert max(abs(a - b) / SCHEDULES["base_lr"] for a, b in zip(default, case["lrs"])) > 1e-5, case["kwargs"]
 
 
 @pytest.mark.parametrize("case", SCHEDULES["trainer_warmup"],
@@ -51,7 +85,7 @@ def test_trainer_warmup_matches_442(case, tmp_path):
     trainer = Trainer(model=nn.Linear(2, 2), args=args)
     trainer.create_optimizer_and_scheduler(num_training_steps=case["total"])
     ours = lr_trace(trainer.lr_scheduler, len(case["lrs"]) - 1)
-    assert max(abs(a - b) for a, b in zip(ours, case["lrs"])) < TOL
+    assert_close(ours, case["lrs"])
     # the ratio is rounded up: the first post-warmup step is the peak
     warmup = case["warmup_steps"] or math.ceil(case["warmup_ratio"] * case["total"])
     assert ours[warmup] == pytest.approx(1e-3)
@@ -65,7 +99,8 @@ def test_adamw_trajectory_matches_442(case):
     for grad, expected in zip(case["grads"], case["trajectory"]):
         p.grad = torch.tensor(grad, dtype=torch.float64)
         opt.step()
-        assert (p.detach() - torch.tensor(expected, dtype=torch.float64)).abs().max().item() < TOL
+        expected = torch.tensor(expected, dtype=torch.float64)
+        assert ((p.detach() - expected).abs() <= REL * expected.abs()).all()
 
 
 def test_adamw_first_step_formula():

@@ -10,6 +10,7 @@ Padding is dynamic by default (each batch is padded to its longest sequence; 4.4
 results are the same up to float rounding, only slower.
 
 Outputs in --output_dir: the model, `pytorch_model_lora.bin` (LoRA + head tensors, reload with `--lora_path`),
+`pytorch_model_adapter.bin` (adapters + head, reload with `--adapter_path`, which also reads AdapterHub folders),
 trainer_state.json, train/eval results (MNLI: eval_results.json for matched, eval_mnli-mm_results.json for
 mismatched), all_results.json, and with --do_predict test_results_<task>.txt plus the GLUE server file
 (e.g. SST-2.tsv, MNLI-m.tsv/MNLI-mm.tsv).
@@ -39,6 +40,7 @@ from transformers import (
     default_data_collator,
     set_seed,
 )
+from transformers.adapters import load_adapter_state_dict
 from transformers.data.glue import (
     GLUE_TASK_TO_KEYS,
     GlueDataError,
@@ -129,7 +131,9 @@ class ModelArguments:
                                         "safetensors, a PEFT adapter folder, or a save folder holding either."}
     )
     apply_adapter: Optional[bool] = field(default=False, metadata={"help": "Add adapters."})
-    adapter_path: Optional[str] = field(default=None, metadata={"help": "Folder of adapter parameters."})
+    adapter_path: Optional[str] = field(
+        default=None, metadata={"help": "Adapters to start from: an AdapterHub folder (pytorch_adapter.bin + "
+                                        "pytorch_model_head.bin), pytorch_model_adapter.bin, or a save folder."})
     adapter_type: Optional[str] = field(default="houlsby", metadata={"help": "houlsby or pfeiffer"})
     adapter_size: Optional[int] = field(default=64, metadata={"help": "Adapter bottleneck size: 8, 16, 32, 64"})
     apply_bitfit: Optional[bool] = field(default=False, metadata={"help": "Train only the biases (BitFit)."})
@@ -275,6 +279,8 @@ def main(args=None):
                  "or pick another --output_dir")
     if model_args.lora_path is not None and not model_args.apply_lora:
         fail("--lora_path needs --apply_lora with the --lora_r/--lora_alpha it was trained with")
+    if model_args.adapter_path is not None and not model_args.apply_adapter:
+        fail("--adapter_path needs --apply_adapter with the --adapter_type/--adapter_size it was trained with")
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
                         handlers=[logging.StreamHandler(sys.stdout)])
@@ -331,14 +337,18 @@ def main(args=None):
         except ValueError as e:
             fail(e)
         logger.info(f"Applied the LoRA state dict of {model_args.lora_path}")
-    if model_args.adapter_path is not None:
-        fail("--adapter_path is not supported: adapter checkpoints of adapter-transformers cannot be loaded yet")
     names = [name for name, _ in model.named_parameters()]
     for flag, on, part in (("--apply_lora", model_args.apply_lora, "lora_"),
                            ("--apply_adapter", model_args.apply_adapter, "adapter")):
         if on and not any(part in name for name in names):  # else the fork's rule would silently train the head only
             fail(f"{flag}: {type(model).__name__} has no {part.strip('_')} layers ({config.model_type} does not "
                  "implement them)")
+    if model_args.adapter_path is not None:
+        try:
+            load_adapter_state_dict(model, model_args.adapter_path)
+        except ValueError as e:
+            fail(e)
+        logger.info(f"Applied the adapter state dict of {model_args.adapter_path}")
 
     fork_trainable_rule(model, apply_lora=model_args.apply_lora, apply_adapter=model_args.apply_adapter,
                         apply_bitfit=model_args.apply_bitfit)
@@ -346,7 +356,7 @@ def main(args=None):
     if main_process:
         print(f"trainable parameters: {counts['trainable']:,} of {counts['total']:,} "
               f"({100 * counts['trainable'] / counts['total']:.2f}%): lora {counts['lora']:,}, "
-              f"head {counts['head']:,}")
+              + (f"adapter {counts['adapter']:,}, " if counts["adapter"] else "") + f"head {counts['head']:,}")
 
     first_text, second_text = text_columns(data_args.task_name, any_split.column_names)
     padding = "max_length" if data_args.pad_to_max_length else False

@@ -92,14 +92,19 @@ def lora_state_dict(model):
 
 
 def count_parameters(model):
+    """Parameter counts: total, trainable, and the LoRA tensors, the adapters and the head (outside the backbone)."""
+    from .adapters import is_adapter_key
+
     prefix = _backbone(model)
-    counts = {"lora": 0, "head": 0, "trainable": 0, "total": 0}
+    counts = {"lora": 0, "adapter": 0, "head": 0, "trainable": 0, "total": 0}
     for name, p in model.named_parameters():
         n = p.numel()
         counts["total"] += n
         counts["trainable"] += n if p.requires_grad else 0
         if "lora_" in name:
             counts["lora"] += n
+        elif is_adapter_key(name):
+            counts["adapter"] += n
         elif not _in_backbone(name, prefix):
             counts["head"] += n
     return counts

@@ -31,6 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler, Sampler
 from torch.utils.data.distributed import DistributedSampler
 
+from .adapters import ADAPTER_STATE_NAME, SAFE_ADAPTER_STATE_NAME, adapter_state_dict, is_adapter_key
 from .data.data_collator import DataCollator, DataCollatorWithPadding, default_data_collator
 from .file_utils import LORA_WEIGHTS_NAME, SAFE_LORA_WEIGHTS_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME
 from .lora import lora_state_dict
@@ -630,7 +631,8 @@ class Trainer:
     # -- saving / loading -----------------------------------------------------------------------------------------
     def save_model(self, output_dir: Optional[str] = None):
         """Save the model (save_pretrained, or a bare state dict for plain modules), the LoRA + head tensors when
-        the model has LoRA layers, the tokenizer and training_args.bin, in output_dir (default args.output_dir)."""
+        the model has LoRA layers, the adapter + head tensors when it has adapters, the tokenizer and
+        training_args.bin, in output_dir (default args.output_dir)."""
         if not self.is_world_process_zero():
             return
         output_dir = output_dir if output_dir is not None else self.args.output_dir
@@ -647,6 +649,12 @@ class Trainer:
             torch.save(lora, os.path.join(output_dir, LORA_WEIGHTS_NAME))
             save_file(lora, os.path.join(output_dir, SAFE_LORA_WEIGHTS_NAME), metadata={"format": "pt"})
             save_peft_adapter(self.model, os.path.join(output_dir, ADAPTER_DIR), state_dict=lora)  # for PEFT users
+        if any(is_adapter_key(name) for name, _ in self.model.named_parameters()):
+            from safetensors.torch import save_file
+
+            adapters = {k: v.contiguous() for k, v in adapter_state_dict(self.model).items()}
+            torch.save(adapters, os.path.join(output_dir, ADAPTER_STATE_NAME))  # --adapter_path reads it back
+            save_file(adapters, os.path.join(output_dir, SAFE_ADAPTER_STATE_NAME), metadata={"format": "pt"})
         if self.tokenizer is not None and hasattr(self.tokenizer, "save_pretrained"):
             self.tokenizer.save_pretrained(output_dir)
         torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))

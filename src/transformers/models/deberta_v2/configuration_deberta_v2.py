@@ -1,4 +1,5 @@
-"""DeBERTa-V2/V3 configuration: the 4.4.2 fields and defaults (microsoft/deberta-v2-xlarge) plus the fork's flags.
+"""DeBERTa-V2/V3 configuration: the 4.4.2 fields and defaults (microsoft/deberta-v2-xlarge) plus the fork's flags
+(LoRA, R-Drop, Cutoff, cls_dropout; adapters and BitFit with the defaults of the fork's RoBERTa flags).
 
 Checkpoint configs on the hub also carry fields that 4.4.2 reads with getattr and never declares; they are kept as
 attributes by PretrainedConfig: position_buckets, share_att_key, norm_rel_ebd, conv_kernel_size, conv_groups,
@@ -34,6 +35,10 @@ class DebertaV2Config(PretrainedConfig):
         apply_lora=False,
         lora_r=None,
         lora_alpha=None,
+        apply_adapter=False,
+        adapter_type="houlsby",
+        adapter_size=64,
+        apply_bitfit=False,
         cls_dropout=None,
         reg_loss_wgt=0.0,
         masking_prob=0.0,
@@ -65,6 +70,10 @@ class DebertaV2Config(PretrainedConfig):
         self.apply_lora = apply_lora
         self.lora_r = lora_r
         self.lora_alpha = lora_alpha
+        self.apply_adapter = apply_adapter
+        self.adapter_type = adapter_type
+        self.adapter_size = adapter_size
+        self.apply_bitfit = apply_bitfit
         self.cls_dropout = cls_dropout
         self.reg_loss_wgt = reg_loss_wgt
         self.masking_prob = masking_prob

@@ -7,6 +7,10 @@ Fork specifics
   * LoRA (config.apply_lora): query_proj and value_proj are loralib.Linear(r=lora_r, lora_alpha, merge_weights=False),
     lora_A ~ N(0, initializer_range), lora_B = 0. With share_att_key the relative-position query projection uses
     the base query weight only, never the LoRA delta (the fork calls nn.Linear.forward on the LoRA layer).
+  * Adapters (config.apply_adapter, adapter_type houlsby / pfeiffer, adapter_size): placed as the fork placed them
+    in RoBERTa (the fork itself has none in DeBERTa-V2; see transformers.adapters), named
+    deberta.encoder.layer.N.{attention.output,output}.adapter.adapter_{A,B}. AdapterHub heads map heads.<name>.1 to
+    pooler.dense and heads.<name>.4 to classifier.
   * cls_dropout: dropout before the classifier; falls back to hidden_dropout_prob.
   * reg_loss_wgt > 0 (R-Drop) and masking_prob > 0 (Cutoff): a second forward pass, where with Cutoff each token
     that is not [CLS]/[SEP]/padding becomes [UNK] with probability masking_prob (ids from config.cls_token_id,
@@ -42,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...activations import get_activation
+from ...adapters import adapt, attention_adapter, ffn_adapter
 from ...lora import lora_linear
 from ...modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 from ...modeling_utils import PreTrainedModel
@@ -249,9 +254,11 @@ class DebertaV2SelfOutput(nn.Module):
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps)
         self.dropout = Dropout(config.hidden_dropout_prob)
+        self.adapter = attention_adapter(config)  # houlsby only
 
     def forward(self, hidden_states, input_tensor):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+        hidden = adapt(self.adapter, self.dropout(self.dense(hidden_states)), input_tensor, self.LayerNorm)
+        return self.LayerNorm(hidden + input_tensor)
 
 
 class DebertaV2Attention(nn.Module):
@@ -281,9 +288,11 @@ class DebertaV2Output(nn.Module):
         self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, config.layer_norm_eps)
         self.dropout = Dropout(config.hidden_dropout_prob)
+        self.adapter = ffn_adapter(config)  # houlsby and pfeiffer
 
     def forward(self, hidden_states, input_tensor):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+        hidden = adapt(self.adapter, self.dropout(self.dense(hidden_states)), input_tensor, self.LayerNorm)
+        return self.LayerNorm(hidden + input_tensor)
 
 
 class DebertaV2Layer(nn.Module):
@@ -444,6 +453,9 @@ def _special_id(config, name, default):
 
 
 class DebertaV2ForSequenceClassification(DebertaV2PreTrainedModel):
+    # AdapterHub's head (pytorch_model_head.bin, heads.<name>.<i>.*): layer 1 is the pooler's dense, layer 4 the output
+    adapterhub_head_layers = {"1": "pooler.dense", "4": "classifier"}
+
     def __init__(self, config):
         super().__init__(config)
         self.num_labels = config.num_labels

@@ -1,8 +1,10 @@
-"""RoBERTa encoder with optional LoRA on the attention query and value projections.
+"""RoBERTa encoder with the LoRA fork's methods: LoRA on the attention query and value projections, bottleneck
+adapters (houlsby / pfeiffer, see transformers.adapters) on the block outputs.
 
 Read top to bottom: embeddings -> self-attention -> feed-forward layer -> encoder -> RobertaModel -> classification.
 Parameter names equal the hub's roberta-base/large checkpoints and the LoRA fork's, so with apply_lora the LoRA
-tensors are roberta.encoder.layer.N.attention.self.{query,value}.lora_{A,B}.
+tensors are roberta.encoder.layer.N.attention.self.{query,value}.lora_{A,B}, and with apply_adapter the adapters
+are roberta.encoder.layer.N.{attention.output,output}.adapter.adapter_{A,B}.
 """
 import math
 
@@ -12,6 +14,7 @@ import torch.utils.checkpoint
 from torch import nn
 
 from ...activations import get_activation
+from ...adapters import adapt, attention_adapter, ffn_adapter
 from ...lora import lora_linear
 from ...modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, SequenceClassifierOutput
 from ...modeling_utils import PreTrainedModel
@@ -113,9 +116,11 @@ class RobertaSelfOutput(nn.Module):
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.adapter = attention_adapter(config)  # houlsby only; registered last, so drawn last by init_weights
 
     def forward(self, hidden_states, input_tensor):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+        hidden = adapt(self.adapter, self.dropout(self.dense(hidden_states)), input_tensor, self.LayerNorm)
+        return self.LayerNorm(hidden + input_tensor)
 
 
 class RobertaAttention(nn.Module):
@@ -145,9 +150,11 @@ class RobertaOutput(nn.Module):
         self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.adapter = ffn_adapter(config)  # houlsby and pfeiffer
 
     def forward(self, hidden_states, input_tensor):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+        hidden = adapt(self.adapter, self.dropout(self.dense(hidden_states)), input_tensor, self.LayerNorm)
+        return self.LayerNorm(hidden + input_tensor)
 
 
 class RobertaLayer(nn.Module):
@@ -282,6 +289,9 @@ def sequence_classification_loss(logits, labels, num_labels):
 
 
 class RobertaForSequenceClassification(RobertaPreTrainedModel):
+    # AdapterHub's head (pytorch_model_head.bin, heads.<name>.<i>.*): its layer 1 is our dense, its layer 4 out_proj
+    adapterhub_head_layers = {"1": "classifier.dense", "4": "classifier.out_proj"}
+
     def __init__(self, config):
         super().__init__(config)
         self.num_labels = config.num_labels
