@@ -277,11 +277,42 @@ def test_group_by_length_sampler():
     assert all(lengths[a] >= lengths[b] for a, b in zip(mega, mega[1:]))
 
 
-def test_bf16_and_progress_bars(tmp_path):
-    trainer = toy_train(tmp_path, bf16=True, max_steps=3, disable_tqdm=False, evaluation_strategy="steps",
-                        eval_steps=2)
-    assert trainer.state.global_step == 3 and trainer.model.classifier.weight.dtype == torch.float32
-    assert all(np.isfinite(h.get("loss", 0.0)) for h in trainer.state.log_history)
+class LossRecorder(Trainer):
+    """Records each micro-batch loss, and the dtype the classifier computes in (training and evaluation)."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.losses, self.dtypes = [], {"train": set(), "eval": set()}
+        self.model.classifier.register_forward_hook(
+            lambda module, inputs, out: self.dtypes["train" if module.training else "eval"].add(out.dtype))
+
+    def training_step(self, model, inputs):
+        loss = super().training_step(model, inputs)
+        self.losses.append(loss.item())
+        return loss
+
+
+def test_bf16_autocasts_training_and_stays_near_fp32(tmp_path):
+    """--bf16 runs the forward under bfloat16 autocast (the Linear layers compute in bf16, the weights stay fp32),
+    evaluation stays fp32, and the losses follow the fp32 run's within bf16 rounding. Tolerance: bf16 keeps 8
+    significant bits, so the classifier's inputs and logits (|x| <~ 2) are rounded by <= 2**-8 relative, <~ 1e-2
+    absolute on the loss; 3 steps of lr 1e-2 add little. A run without autocast would match fp32 exactly."""
+    runs = {}
+    for name, bf16 in (("fp32", False), ("bf16", True)):
+        torch.manual_seed(123)
+        trainer = LossRecorder(model=Toy(), train_dataset=toy_data(), eval_dataset=toy_data(10, 1),
+                               args=toy_args(tmp_path / name, bf16=bf16, max_steps=3, disable_tqdm=False,
+                                             evaluation_strategy="steps", eval_steps=2))
+        trainer.train()
+        runs[name] = trainer
+    fp32, bf16 = runs["fp32"], runs["bf16"]
+    assert bf16.state.global_step == 3 and bf16.model.classifier.weight.dtype == torch.float32
+    assert bf16.dtypes == {"train": {torch.bfloat16}, "eval": {torch.float32}}
+    assert fp32.dtypes == {"train": {torch.float32}, "eval": {torch.float32}}
+    assert len(bf16.losses) == len(fp32.losses) == 3
+    assert bf16.losses[0] != fp32.losses[0]  # same weights and batch: only the precision differs
+    assert bf16.losses == pytest.approx(fp32.losses, abs=2e-2)
+    assert all(np.isfinite(h.get("loss", 0.0)) for h in bf16.state.log_history)
 
 
 def test_steps_epochs_and_logging(tmp_path):
