@@ -29,6 +29,7 @@ import re
 from torch import nn
 
 from .activations import get_activation
+from .lora import load_checked
 from .utils import logging
 
 logger = logging.get_logger(__name__)
@@ -208,10 +209,4 @@ def load_adapter_state_dict(model, state_dict_or_path, source=None):
                 else "the file is incomplete or from a model with fewer layers")
         raise ValueError(f"{source}: {len(missing)} adapter tensor(s) of the model are missing from the file, e.g. "
                          f"{missing[0]}: {hint}")
-    skipped = []
-    if bad:  # only head tensors differ: start the head afresh
-        skipped = [k for k in sd if not _in_backbone(k, prefix)]
-        logger.warning(f"{source}: head shape differs ({bad[0][0]}: file {bad[0][1]} vs model {bad[0][2]}, "
-                       "another label count); the head is re-initialised and only the adapters are loaded")
-    model.load_state_dict({k: v for k, v in sd.items() if k not in skipped}, strict=False)
-    return {"loaded": [k for k in sd if k not in skipped], "reinitialised_head": skipped}
+    return load_checked(model, sd, bad, source, "the adapters")  # bad: only head tensors are left in it here

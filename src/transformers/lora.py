@@ -152,11 +152,17 @@ def load_lora_state_dict(model, state_dict_or_path, source=None):
                          f"{missing[0]}: the file is incomplete or from a model with fewer layers/targets")
     if adapter_config is not None:
         check_adapter_fits(model, adapter_config, source)
-    skipped = []
-    if bad:  # only head tensors differ: start the head afresh
-        skipped = [k for k in sd if not _in_backbone(k, prefix)]
+    return load_checked(model, sd, bad, source, "the LoRA tensors")
+
+
+def load_checked(model, sd, bad, source, what):
+    """Load a checked method (+ head) state dict. `bad` lists (key, file shape, model shape) of the head tensors
+    whose shape differs (another label count): then the whole head stays freshly initialised, with a warning."""
+    prefix = _backbone(model)
+    skipped = [k for k in sd if not _in_backbone(k, prefix)] if bad else []
+    if bad:
         logger.warning(f"{source}: head shape differs ({bad[0][0]}: file {bad[0][1]} vs model {bad[0][2]}, "
-                       "another label count); the head is re-initialised and only the LoRA tensors are loaded")
+                       f"another label count); the head is re-initialised and only {what} are loaded")
     model.load_state_dict({k: v for k, v in sd.items() if k not in skipped}, strict=False)
     return {"loaded": [k for k in sd if k not in skipped], "reinitialised_head": skipped}
 
