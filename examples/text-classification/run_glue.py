@@ -225,6 +225,15 @@ def text_columns(task_name, columns):
     return texts[0], (texts[1] if len(texts) > 1 else None)
 
 
+def labels_of(datasets, task_name):
+    """The class names in label order: GLUE's, or a csv/json's distinct values sorted; None for regression (STS-B,
+    float labels)."""
+    if task_name is not None:
+        return None if task_name == "stsb" else next(iter(datasets.values())).features["label"].names
+    train = datasets["train"]
+    return None if train.features["label"].dtype in ("float32", "float64") else sorted(train.unique("label"))
+
+
 def label_mapping(config, label_list, task_name, num_labels):
     """dataset label -> model class id, or None when the dataset's own ids are the model's.
 
@@ -243,6 +252,46 @@ def label_mapping(config, label_list, task_name, num_labels):
                        "the data's order is used and the model's label names are ignored")
         return None
     return {position: model_ids[name] for position, name in enumerate(label_list)}
+
+
+def positions_of_model_ids(label_to_id, task_name, num_labels):
+    """model class id -> position in label_list. The model predicts its own ids; metrics, result files and
+    submissions speak in positions of label_list."""
+    positions = np.arange(num_labels)
+    if label_to_id is not None and task_name is not None:
+        for position, model_id in label_to_id.items():
+            positions[model_id] = position
+    return positions
+
+
+def tokenize_datasets(datasets, tokenizer, task_name, label_to_id, max_seq_length, pad_to_max_length,
+                      overwrite_cache=False):
+    """Every split tokenized: truncated to max_seq_length (at most the tokenizer's maximum), padded to it only with
+    pad_to_max_length, labels turned into model class ids through label_to_id (None: kept as they are)."""
+    if max_seq_length > tokenizer.model_max_length:
+        logger.warning(f"max_seq_length {max_seq_length} is larger than the model's maximum "
+                       f"({tokenizer.model_max_length}); using {tokenizer.model_max_length}.")
+    max_seq_length = min(max_seq_length, tokenizer.model_max_length)
+    padding = "max_length" if pad_to_max_length else False
+    first_text, second_text = text_columns(task_name, next(iter(datasets.values())).column_names)
+
+    def preprocess_function(examples):
+        texts = [examples[first_text]] + ([] if second_text is None else [examples[second_text]])
+        result = tokenizer(*texts, padding=padding, max_length=max_seq_length, truncation=True)
+        if label_to_id is not None and "original_label" in examples:
+            result["label"] = [label_to_id[label] if label not in (-1, None) else -1  # -1/None: unlabelled test
+                               for label in examples["original_label"]]
+        return result
+
+    def tokenize(split):
+        drop = None
+        if label_to_id is not None and "label" in split.column_names:
+            # mapped labels go to a new column: datasets keeps the old type (e.g. a csv's strings) of a rewritten one
+            split, drop = split.rename_column("label", "original_label"), ["original_label"]
+        return split.map(preprocess_function, batched=True, load_from_cache_file=not overwrite_cache,
+                         remove_columns=drop)
+
+    return DatasetDict({name: tokenize(split) for name, split in datasets.items()})
 
 
 def metrics_function(task_name, is_regression, model_to_position):
@@ -302,15 +351,8 @@ def main(args=None):
 
     with training_args.main_process_first():  # one process fills the datasets cache, the others read it
         datasets = load_datasets(data_args, model_args, training_args)
-    any_split = next(iter(datasets.values()))
-
-    # Labels: GLUE's class names, a csv/json's distinct values, or none for regression (STS-B, float labels)
-    if data_args.task_name is not None:
-        is_regression = data_args.task_name == "stsb"
-        label_list = None if is_regression else any_split.features["label"].names
-    else:
-        is_regression = datasets["train"].features["label"].dtype in ["float32", "float64"]
-        label_list = None if is_regression else sorted(datasets["train"].unique("label"))
+    label_list = labels_of(datasets, data_args.task_name)
+    is_regression = label_list is None
     num_labels = 1 if is_regression else len(label_list)
 
     # The fork's method flags travel on the config, where the model classes read them.
@@ -358,38 +400,11 @@ def main(args=None):
               f"({100 * counts['trainable'] / counts['total']:.2f}%): lora {counts['lora']:,}, "
               + (f"adapter {counts['adapter']:,}, " if counts["adapter"] else "") + f"head {counts['head']:,}")
 
-    first_text, second_text = text_columns(data_args.task_name, any_split.column_names)
-    padding = "max_length" if data_args.pad_to_max_length else False
     label_to_id = label_mapping(model.config, label_list, data_args.task_name, num_labels)
-    # The model predicts its own ids; metrics, result files and submissions speak in positions of label_list.
-    model_to_position = np.arange(num_labels)
-    if label_to_id is not None and data_args.task_name is not None:
-        for position, model_id in label_to_id.items():
-            model_to_position[model_id] = position
-
-    if data_args.max_seq_length > tokenizer.model_max_length:
-        logger.warning(f"max_seq_length {data_args.max_seq_length} is larger than the model's maximum "
-                       f"({tokenizer.model_max_length}); using {tokenizer.model_max_length}.")
-    max_seq_length = min(data_args.max_seq_length, tokenizer.model_max_length)
-
-    def preprocess_function(examples):
-        texts = [examples[first_text]] + ([] if second_text is None else [examples[second_text]])
-        result = tokenizer(*texts, padding=padding, max_length=max_seq_length, truncation=True)
-        if label_to_id is not None and "original_label" in examples:
-            result["label"] = [label_to_id[label] if label not in (-1, None) else -1  # -1/None: unlabelled test
-                               for label in examples["original_label"]]
-        return result
-
-    def tokenize(split):
-        drop = None
-        if label_to_id is not None and "label" in split.column_names:
-            # mapped labels go to a new column: datasets keeps the old type (e.g. a csv's strings) of a rewritten one
-            split, drop = split.rename_column("label", "original_label"), ["original_label"]
-        return split.map(preprocess_function, batched=True, load_from_cache_file=not data_args.overwrite_cache,
-                         remove_columns=drop)
-
+    model_to_position = positions_of_model_ids(label_to_id, data_args.task_name, num_labels)
     with training_args.main_process_first():
-        datasets = DatasetDict({name: tokenize(split) for name, split in datasets.items()})
+        datasets = tokenize_datasets(datasets, tokenizer, data_args.task_name, label_to_id, data_args.max_seq_length,
+                                     data_args.pad_to_max_length, data_args.overwrite_cache)
 
     def take(split, limit, flag):
         if split not in datasets:

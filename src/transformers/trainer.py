@@ -318,18 +318,8 @@ class Trainer:
         """AdamW over the trainable parameters (no weight decay on biases and LayerNorm parameters) and the
         args.lr_scheduler_type schedule with warmup_steps, or ceil(warmup_ratio * total) when warmup_steps is 0."""
         if self.optimizer is None:
-            no_decay = {
-                f"{mod_name}.{p_name}" if mod_name else p_name
-                for mod_name, module in self.model.named_modules()
-                if isinstance(module, nn.LayerNorm)
-                for p_name, _ in module.named_parameters(recurse=False)
-            }
-            decay, plain = [], []
-            for name, p in self.model.named_parameters():
-                if p.requires_grad:
-                    (plain if "bias" in name or name in no_decay else decay).append(p)
             self.optimizer = AdamW(
-                [{"params": decay, "weight_decay": self.args.weight_decay}, {"params": plain, "weight_decay": 0.0}],
+                weight_decay_groups(self.model, self.args.weight_decay),
                 lr=self.args.learning_rate,
                 betas=(self.args.adam_beta1, self.args.adam_beta2),
                 eps=self.args.adam_epsilon,
@@ -630,33 +620,13 @@ class Trainer:
 
     # -- saving / loading -----------------------------------------------------------------------------------------
     def save_model(self, output_dir: Optional[str] = None):
-        """Save the model (save_pretrained, or a bare state dict for plain modules), the LoRA + head tensors when
-        the model has LoRA layers, the adapter + head tensors when it has adapters, the tokenizer and
+        """Save what `save_model_files` writes (the model, its LoRA / adapter + head tensors, the tokenizer) plus
         training_args.bin, in output_dir (default args.output_dir)."""
         if not self.is_world_process_zero():
             return
         output_dir = output_dir if output_dir is not None else self.args.output_dir
-        os.makedirs(output_dir, exist_ok=True)
         logger.info(f"Saving model checkpoint to {output_dir}")
-        if hasattr(self.model, "save_pretrained"):
-            self.model.save_pretrained(output_dir)
-        else:
-            torch.save(self.model.state_dict(), os.path.join(output_dir, WEIGHTS_NAME))
-        if any("lora_" in name for name, _ in self.model.named_parameters()):
-            from safetensors.torch import save_file
-
-            lora = {k: v.contiguous() for k, v in lora_state_dict(self.model).items()}
-            torch.save(lora, os.path.join(output_dir, LORA_WEIGHTS_NAME))
-            save_file(lora, os.path.join(output_dir, SAFE_LORA_WEIGHTS_NAME), metadata={"format": "pt"})
-            save_peft_adapter(self.model, os.path.join(output_dir, ADAPTER_DIR), state_dict=lora)  # for PEFT users
-        if any(is_adapter_key(name) for name, _ in self.model.named_parameters()):
-            from safetensors.torch import save_file
-
-            adapters = {k: v.contiguous() for k, v in adapter_state_dict(self.model).items()}
-            torch.save(adapters, os.path.join(output_dir, ADAPTER_STATE_NAME))  # --adapter_path reads it back
-            save_file(adapters, os.path.join(output_dir, SAFE_ADAPTER_STATE_NAME), metadata={"format": "pt"})
-        if self.tokenizer is not None and hasattr(self.tokenizer, "save_pretrained"):
-            self.tokenizer.save_pretrained(output_dir)
+        save_model_files(self.model, output_dir, self.tokenizer)
         torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))
 
     def _save_checkpoint(self, metrics: Optional[Dict[str, float]] = None):
@@ -866,6 +836,49 @@ class Trainer:
             return loss, None, None
         logits = tuple(v.detach() if isinstance(v, torch.Tensor) else v for v in logits)
         return loss, (logits[0] if len(logits) == 1 else logits), labels
+
+
+def weight_decay_groups(model: nn.Module, weight_decay: float) -> List[Dict[str, Any]]:
+    """The trainable parameters as two optimizer groups: with `weight_decay`, and without it for biases and
+    LayerNorm parameters (4.4.2's rule)."""
+    no_decay = {
+        f"{mod_name}.{p_name}" if mod_name else p_name
+        for mod_name, module in model.named_modules()
+        if isinstance(module, nn.LayerNorm)
+        for p_name, _ in module.named_parameters(recurse=False)
+    }
+    decay, plain = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (plain if "bias" in name or name in no_decay else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+def save_model_files(model: nn.Module, output_dir: str, tokenizer=None):
+    """Write a model as every save of this package does: save_pretrained (a bare state dict for plain
+    modules), the LoRA + head tensors when it has LoRA layers (pytorch_model_lora.bin, its safetensors twin and
+    a PEFT adapter folder), the adapter + head tensors when it has adapters, and the tokenizer. Also used by
+    scripts that train without a Trainer (run_glue_no_trainer.py)."""
+    os.makedirs(output_dir, exist_ok=True)
+    if hasattr(model, "save_pretrained"):
+        model.save_pretrained(output_dir)
+    else:
+        torch.save(model.state_dict(), os.path.join(output_dir, WEIGHTS_NAME))
+    if any("lora_" in name for name, _ in model.named_parameters()):
+        from safetensors.torch import save_file
+
+        lora = {k: v.contiguous() for k, v in lora_state_dict(model).items()}
+        torch.save(lora, os.path.join(output_dir, LORA_WEIGHTS_NAME))
+        save_file(lora, os.path.join(output_dir, SAFE_LORA_WEIGHTS_NAME), metadata={"format": "pt"})
+        save_peft_adapter(model, os.path.join(output_dir, ADAPTER_DIR), state_dict=lora)  # for PEFT users
+    if any(is_adapter_key(name) for name, _ in model.named_parameters()):
+        from safetensors.torch import save_file
+
+        adapters = {k: v.contiguous() for k, v in adapter_state_dict(model).items()}
+        torch.save(adapters, os.path.join(output_dir, ADAPTER_STATE_NAME))  # --adapter_path reads it back
+        save_file(adapters, os.path.join(output_dir, SAFE_ADAPTER_STATE_NAME), metadata={"format": "pt"})
+    if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
+        tokenizer.save_pretrained(output_dir)
 
 
 def _write_json(path: str, obj: Dict[str, Any]):
