@@ -74,12 +74,15 @@ def eval_metrics(folder, prefix="eval"):
 # MNLI's mismatched files are shorter (and drawn apart from the matched ones): a run that read the matched split
 # twice would give itself away in the counts as well as in the scores
 SIZES = {"validation_mismatched": 12, "test_mismatched": 10}
+AX_ROWS = 9  # GLUE's diagnostic set, beside MNLI: a length of its own again
 
 
 def trained(work, task):
     """Train `task` once per module (LoRA, train+eval+predict); later tests reuse its output folder."""
     if task not in work["trained"]:
         data = write_glue_task(task, str(work["root"] / "glue"), n=16, seed=1, sizes=SIZES)[0]
+        if task == "mnli":
+            write_glue_task("ax", str(work["root"] / "glue"), n=AX_ROWS, seed=2)
         out = work["root"] / f"out_{task}"
         run(work, out, "--task_name", task, "--data_dir", data, "--do_train", "--do_eval", "--do_predict", *LORA)
         work["trained"][task] = (data, out)
@@ -174,6 +177,57 @@ def test_mnli_scores_each_split_from_its_own_files(work):
         names = [NAMED["mnli"][i] for i in predicted]
         for name in (f"{server}.tsv", f"test_results_{results}.txt"):
             assert [line.split("\t")[1] for line in (out / name).read_text().splitlines()[1:]] == names, name
+
+
+def predictions_of(path):
+    rows = [line.split("\t") for line in Path(path).read_text().splitlines()]
+    assert rows[0] == ["index", "prediction"]
+    return rows[1:]
+
+
+def test_mnli_run_predicts_ax_with_its_model(work):
+    data, out = trained(work, "mnli")
+    predicted, _, _ = score_file(out, Path(data).parent / "diagnostic" / "AX.tsv", ["sentence1", "sentence2"])
+    expected = [[str(i), NAMED["mnli"][p]] for i, p in enumerate(predicted)]
+    assert len(expected) == AX_ROWS
+    assert predictions_of(out / "AX.tsv") == predictions_of(out / "test_results_ax.txt") == expected
+    with pytest.raises(ValueError, match="GLUE scores it with the MNLI model"):  # not a task of its own
+        run_glue.DataTrainingArguments(task_name="AX")
+
+
+@pytest.mark.parametrize("where", ["AX/AX.tsv", "diagnostic/diagnostic.tsv", "nowhere", "hub", "hub without ax"])
+def test_ax_is_found_where_glue_puts_it(work, tmp_path, monkeypatch, caplog, where):
+    """Predict only, with the trained MNLI model: the diagnostic file is read from the folder beside MNLI (either
+    name, --data_dir the GLUE root or its MNLI folder) or from the Hub; without it the MNLI files are still written."""
+    import shutil
+
+    data, out = trained(work, "mnli")
+    root = tmp_path / "glue"
+    shutil.copytree(data, root / "MNLI")
+    data_dir = root / "MNLI"
+    if where in ("AX/AX.tsv", "diagnostic/diagnostic.tsv"):
+        (root / where).parent.mkdir()
+        shutil.copy(Path(data).parent / "diagnostic" / "AX.tsv", root / where)
+        data_dir = root if where.startswith("AX") else data_dir
+    elif where.startswith("hub"):
+        load_local = run_glue.load_glue
+
+        def hub(task, data_dir=None, cache_dir=None, splits=None):
+            assert data_dir is None and task in ("mnli", "ax")
+            if task == "ax" and where == "hub without ax":
+                raise run_glue.GlueDataError("cannot load nyu-mll/glue/ax from the Hub")
+            return load_local(task, data_dir=str(Path(data).parent / {"mnli": "MNLI", "ax": "diagnostic"}[task]))
+        monkeypatch.setattr(run_glue, "load_glue", hub)
+        data_dir = None
+    predict = tmp_path / "predict"
+    run(work, predict, "--model_name_or_path", str(out), "--task_name", "mnli", "--do_predict", *LORA,
+        *(["--data_dir", str(data_dir)] if data_dir else []))
+    for name in ("MNLI-m.tsv", "MNLI-mm.tsv"):
+        assert predictions_of(predict / name) == predictions_of(out / name)
+    if where in ("nowhere", "hub without ax"):
+        assert not (predict / "AX.tsv").exists() and "AX.tsv is not written" in caplog.text
+    else:
+        assert predictions_of(predict / "AX.tsv") == predictions_of(out / "AX.tsv")
 
 
 def test_training_is_reproducible_and_trains_only_lora_and_head(work, tmp_path):

@@ -13,7 +13,9 @@ Outputs in --output_dir: the model, `pytorch_model_lora.bin` (LoRA + head tensor
 `pytorch_model_adapter.bin` (adapters + head, reload with `--adapter_path`, which also reads AdapterHub folders),
 trainer_state.json, train/eval results (MNLI: eval_results.json for matched, eval_mnli-mm_results.json for
 mismatched), all_results.json, and with --do_predict test_results_<task>.txt plus the GLUE server file
-(e.g. SST-2.tsv, MNLI-m.tsv/MNLI-mm.tsv).
+(e.g. SST-2.tsv, MNLI-m.tsv/MNLI-mm.tsv). An MNLI run also predicts GLUE's diagnostic set with its model, as the
+GLUE server expects (AX.tsv, test_results_ax.txt): the Hub's glue/ax, or with --data_dir the diagnostic/ (or AX/)
+folder beside the MNLI one, as in the GLUE distribution (glue_data/MNLI, glue_data/diagnostic).
 """
 import logging
 import os
@@ -44,6 +46,7 @@ from transformers.adapters import load_adapter_state_dict
 from transformers.data.glue import (
     GLUE_TASK_TO_KEYS,
     GlueDataError,
+    glue_ax_dir,
     glue_compute_metrics,
     glue_submission,
     load_glue,
@@ -99,6 +102,9 @@ class DataTrainingArguments:
                 raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}")
         if self.task_name is not None:
             key = self.task_name.lower().replace("-", "").replace("_", "")  # also accept SST-2, STS-B, ...
+            if key == "ax":
+                raise ValueError("ax has no training data: GLUE scores it with the MNLI model, which --task_name "
+                                 "mnli --do_predict applies to it (AX.tsv)")
             if key not in task_to_keys:
                 raise ValueError(f"unknown task {self.task_name!r}: pick one of {', '.join(task_to_keys)}")
             self.task_name = key
@@ -167,10 +173,15 @@ def load_datasets(data_args, model_args, training_args):
             if not needed:
                 fail("nothing to do: pass --do_train, --do_eval and/or --do_predict")
         try:
-            return load_glue(data_args.task_name, data_dir=data_args.data_dir, cache_dir=model_args.cache_dir,
-                             splits=needed)
+            datasets = load_glue(data_args.task_name, data_dir=data_args.data_dir, cache_dir=model_args.cache_dir,
+                                 splits=needed)
         except GlueDataError as e:
             fail(e)
+        if data_args.task_name == "mnli" and training_args.do_predict:
+            ax = load_ax(data_args.data_dir, model_args.cache_dir)
+            if ax is not None:
+                datasets["test_ax"] = ax
+        return datasets
     from datasets import load_dataset
 
     data_files = {"train": data_args.train_file, "validation": data_args.validation_file}
@@ -210,6 +221,25 @@ def load_datasets(data_args, model_args, training_args):
                     fail(f"{data_files[split]} has label(s) {sorted(map(str, unseen))} that the train file "
                          f"{data_args.train_file} does not have ({sorted(map(str, known))}): use the same labels")
     return DatasetDict(splits)
+
+
+def load_ax(data_dir, cache_dir):
+    """The test split of GLUE's diagnostic set for an MNLI run, or None (with a warning) when there is none: the
+    MNLI predictions are still wanted. A local AX file that cannot be read is an error."""
+    folder = None
+    if data_dir is not None:
+        folder = glue_ax_dir(data_dir)
+        if folder is None:
+            logger.warning(f"no diagnostic/ or AX/ folder with AX.tsv beside the MNLI data of {data_dir}: "
+                           "AX.tsv is not written")
+            return None
+    try:
+        return load_glue("ax", data_dir=folder, cache_dir=cache_dir, splits=["test"] if folder else None)["test"]
+    except GlueDataError as e:
+        if folder is not None:
+            fail(e)
+        logger.warning(f"AX.tsv is not written: {e}")
+        return None
 
 
 def text_columns(task_name, columns):
@@ -422,6 +452,8 @@ def main(args=None):
     if mnli:
         evals.append(("mnli-mm", "validation_mismatched", "eval_mnli-mm"))
         tests.append(("mnli-mm", "test_mismatched"))
+        if "test_ax" in datasets:
+            tests.append(("ax", "test_ax"))
     eval_sets = [(t, take(s, data_args.max_val_samples, "--do_eval"), p) for t, s, p in evals] \
         if training_args.do_eval else []
     test_sets = [(t, take(s, data_args.max_test_samples, "--do_predict")) for t, s in tests] \

@@ -171,6 +171,21 @@ def _task_dir(task, data_dir):
     return sub if os.path.isdir(sub) else data_dir
 
 
+# The folders the diagnostic set comes in next to MNLI: download_glue_data.py's, and one named like its file
+AX_DIR_NAMES = ("diagnostic", "AX")
+
+
+def glue_ax_dir(data_dir):
+    """The folder of the AX diagnostic set that goes with the MNLI data of `data_dir` (a GLUE root or its MNLI
+    folder): the diagnostic/ or AX/ folder beside MNLI, or None when neither holds an AX file."""
+    parent = os.path.dirname(os.path.abspath(_task_dir(GLUE_TASKS["mnli"], data_dir)))
+    names = [name for _, names in GLUE_TASKS["ax"].files for name in names]
+    for folder in (os.path.join(parent, d) for d in AX_DIR_NAMES):
+        if any(os.path.isfile(os.path.join(folder, name)) for name in names):
+            return folder
+    return None
+
+
 def load_glue_from_dir(task_name, data_dir, splits=None):
     """A DatasetDict of the splits whose files are in `data_dir` (or only `splits`, which must all exist)."""
     import datasets
