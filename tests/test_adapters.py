@@ -312,7 +312,7 @@ def test_adapter_path_refuses_what_does_not_fit(tmp_path):
     assert "an adapter folder must hold pytorch_adapter.bin" in error(houlsby, tmp_path / "empty")
     assert "does not exist" in error(houlsby, tmp_path / "nowhere")
     (tmp_path / "junk.bin").write_text("not a checkpoint")
-    assert "is not a readable checkpoint" in error(houlsby, tmp_path / "junk.bin")
+    assert "junk.bin is a text file, not a torch or safetensors checkpoint" in error(houlsby, tmp_path / "junk.bin")
 
 
 def test_adapter_head_of_another_label_count_starts_fresh(tmp_path):

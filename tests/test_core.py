@@ -122,7 +122,7 @@ def test_bad_paths_give_one_line_errors(tmp_path):
     with pytest.raises(OSError, match="neither model.safetensors nor pytorch_model.bin"):
         RobertaModel.from_pretrained(tmp_path / "noweights")
     (tmp_path / "noweights" / "pytorch_model.bin").write_bytes(b"garbage")
-    with pytest.raises(OSError, match="is not a readable checkpoint"):
+    with pytest.raises(OSError, match="is a text file, not a torch or safetensors checkpoint"):
         RobertaModel.from_pretrained(tmp_path / "noweights")
 
 

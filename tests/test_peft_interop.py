@@ -167,7 +167,7 @@ def test_lora_path_accepts_folders(runs, source, tmp_path):
 def test_lora_path_folder_errors(runs, tmp_path):
     _, out = runs["roberta"]
     model = lora_model("roberta")
-    with pytest.raises(ValueError, match="must hold adapter_config.json"):
+    with pytest.raises(ValueError, match=r"is an empty folder \(a LoRA folder holds adapter_config.json"):
         lora.load_lora_state_dict(model, str(tmp_path))
     with pytest.raises(ValueError, match="pass --lora_alpha 8 --lora_r 4"):
         lora.load_lora_state_dict(lora_model("roberta", lora_alpha=16), str(out))
@@ -235,7 +235,7 @@ def test_converter_errors(runs, tmp_path, capsys):
     cases = [([str(tmp_path / "missing.bin"), "x"], "does not exist"),
              ([legacy, str(tmp_path / "p")], "pass --lora_alpha"),
              ([legacy, str(tmp_path / "p.bin"), "--lora_alpha", "8"], "give a folder path"),
-             ([str(tmp_path / "not_lora.bin"), str(tmp_path / "p"), "--lora_alpha", "8"], "not a readable checkpoint"),
+             ([str(tmp_path / "not_lora.bin"), str(tmp_path / "p"), "--lora_alpha", "8"], "is a text file, not a torch"),
              ([str(tmp_path / "no_lora.bin"), str(tmp_path / "p"), "--lora_alpha", "8"], "holds no LoRA tensors"),
              ([adapter, str(tmp_path / "p.txt")], "end the destination with"),
              ([adapter, str(tmp_path / "p.bin"), "--lora_alpha", "8"], "apply to legacy -> PEFT only"),

@@ -129,10 +129,11 @@ def test_lora_checkpoint_contents(lora_run):
     # log -> evaluate -> save: step 30's loss and its evaluation are both in the checkpoint's history
     assert [set(h) & {"loss", "eval_loss"} for h in state["log_history"][-2:]] == [{"loss"}, {"eval_loss"}]
     assert state["log_history"][-1]["step"] == 30
-    rng = torch.load(ckpt / "rng_state.pth", weights_only=False)
+    rng = torch.load(ckpt / "rng_state.pth", weights_only=True)  # tensors and plain numbers: no pickled objects
     assert {"python", "numpy", "cpu"} <= set(rng)
-    args = torch.load(ckpt / "training_args.bin", weights_only=False)
-    assert isinstance(args, TrainingArguments) and args.learning_rate == trainer.args.learning_rate
+    args = torch.load(ckpt / "training_args.bin", weights_only=True)
+    assert args == json.loads((ckpt / "training_args.json").read_text()) == trainer.args.to_dict()
+    assert TrainingArguments(**args).learning_rate == trainer.args.learning_rate
     trainer.save_model(str(out / "final"))
     assert (out / "final" / "pytorch_model_lora.bin").is_file() and (out / "final" / "model_lora.safetensors").is_file()
 

@@ -52,6 +52,7 @@ from transformers.data.glue import (
     load_glue,
 )
 from transformers.lora import count_parameters, fork_trainable_rule, load_lora_state_dict
+from transformers.safe_loading import UnreadableCheckpoint
 from transformers.trainer_utils import get_last_checkpoint
 
 task_to_keys = {task: keys for task, keys in GLUE_TASK_TO_KEYS.items() if task != "ax"}  # ax has no train set
@@ -477,7 +478,10 @@ def main(args=None):
     if training_args.do_train:
         # Only a checkpoint-N folder of this output_dir is resumed. (4.4.2 also "resumed" from a local
         # model_name_or_path, which reloaded the model from it and dropped the LoRA layers.)
-        train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
+        try:
+            train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
+        except UnreadableCheckpoint as e:  # a damaged file, or pickled objects, in the checkpoint resumed
+            fail(e)
         metrics = train_result.metrics
         metrics["train_samples"] = len(train_dataset)
         trainer.save_model()  # also the tokenizer and, with LoRA, pytorch_model_lora.bin

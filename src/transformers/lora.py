@@ -135,6 +135,10 @@ def load_lora_state_dict(model, state_dict_or_path, source=None):
         raise ValueError(f"{source}: holds LoRA tensors ({file_lora[0]}, ...) but the model has no LoRA layers: "
                          "pass --apply_lora with the lora_r used in training")
 
+    frozen = [k for k in sd if "lora_" not in k and _in_backbone(k, prefix)]
+    if frozen:  # loading them would overwrite pretrained weights that LoRA keeps frozen
+        raise ValueError(f"{source}: holds {len(frozen)} frozen backbone tensor(s), e.g. {frozen[0]}, so it is not "
+                         "a LoRA file: pass the pytorch_model_lora.bin / model_lora.safetensors of a LoRA run")
     unknown = [k for k in sd if k not in own]
     if unknown:
         raise ValueError(f"{source}: {len(unknown)} tensor(s) match no model tensor, e.g. {unknown[0]}: the file "

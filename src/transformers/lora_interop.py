@@ -20,7 +20,8 @@ import warnings
 import torch
 
 from . import lora
-from .file_utils import CONFIG_NAME, LORA_WEIGHTS_NAME, SAFE_LORA_WEIGHTS_NAME, SAFE_WEIGHTS_NAME
+from .file_utils import CONFIG_NAME, LORA_WEIGHTS_NAME, SAFE_LORA_WEIGHTS_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME
+from .safe_loading import sniff
 from .utils import logging
 
 logger = logging.get_logger(__name__)
@@ -228,7 +229,7 @@ def read_legacy(path):
     from .modeling_utils import load_state_dict_file
 
     try:
-        sd = load_state_dict_file(path)
+        sd = load_state_dict_file(path, expected=f"the {SAFE_LORA_WEIGHTS_NAME} or {LORA_WEIGHTS_NAME} of a LoRA run")
     except OSError as e:
         raise ValueError(str(e)) from None
     cfg = None
@@ -262,19 +263,81 @@ def write_legacy(path, sd, cfg=None):
             os.remove(tmp)
 
 
+LORA_INPUTS = (f"pass the {SAFE_LORA_WEIGHTS_NAME} or {LORA_WEIGHTS_NAME} of a LoRA run, its save folder, or a PEFT "
+               "adapter folder")
+
+
+def _not_lora_file(path):
+    """(what a file that cannot hold LoRA weights is, what to pass instead), or None when it may hold tensors."""
+    name, kind = os.path.basename(path), sniff(path)
+    tokenizer = ("a tokenizer file", f"tokenizers go to --tokenizer_name; for --lora_path {LORA_INPUTS}")
+    if kind == "a JSON file":
+        try:
+            with open(path, encoding="utf-8") as f:
+                obj = json.load(f)
+        except (OSError, ValueError):
+            obj = None
+        if isinstance(obj, dict):
+            if "peft_type" in obj:
+                return "the config of a PEFT adapter", f"pass its folder, {os.path.dirname(path) or '.'}"
+            if "model_type" in obj or "architectures" in obj:
+                return "a model config (config.json)", LORA_INPUTS
+            if "log_history" in obj:
+                return "a trainer state (trainer_state.json)", LORA_INPUTS
+            if "added_tokens" in obj or "model_max_length" in obj:
+                return tokenizer
+    if name in TOKENIZER_FILES:
+        return tokenizer
+    return (kind, LORA_INPUTS) if kind else None
+
+
+def _refuse_model_checkpoint(sd, path):
+    """A LoRA file never holds the token embeddings: a file that does is a whole model, and loading it as LoRA
+    would overwrite the pretrained backbone."""
+    if not any(k.endswith("word_embeddings.weight") for k in sd):
+        return
+    if any(_is_lora(k) for k in sd):
+        raise ValueError(f"{path} is the full model of a LoRA run ({len(sd)} tensors, the frozen backbone included), "
+                         f"not a LoRA file: pass the {SAFE_LORA_WEIGHTS_NAME} or {LORA_WEIGHTS_NAME} saved next to "
+                         "it, or its folder")
+    raise ValueError(f"{path} is a model without LoRA tensors (pretrained or fully fine-tuned, {len(sd)} tensors), "
+                     f"not a LoRA file: give its folder as --model_name_or_path, or {LORA_INPUTS}")
+
+
+def _refuse_folder(path):
+    names = set(os.listdir(path))
+    if {SAFE_WEIGHTS_NAME, WEIGHTS_NAME} & names:
+        what = "a model folder without LoRA files"
+    elif names and names <= set(TOKENIZER_FILES):
+        what = "a tokenizer folder"
+    else:
+        what = "an empty folder" if not names else "a folder without LoRA files"
+    raise ValueError(f"{path} is {what} (a LoRA folder holds {ADAPTER_CONFIG_NAME} + {ADAPTER_WEIGHTS_NAME}, "
+                     f"{ADAPTER_DIR}/, {SAFE_LORA_WEIGHTS_NAME} or {LORA_WEIGHTS_NAME}): {LORA_INPUTS}")
+
+
 def read_lora_path(path):
     """What `--lora_path` accepts -> (legacy state dict, adapter config or None): a legacy file, a PEFT adapter folder,
-    or a save folder of this trainer (its peft_adapter/, else its model_lora.safetensors / pytorch_model_lora.bin)."""
+    or a save folder of this trainer (its peft_adapter/, else its model_lora.safetensors / pytorch_model_lora.bin).
+    Anything else is a one-line ValueError saying what it is: a whole model, a config, a tokenizer file, a damaged
+    or empty file, a folder without LoRA files."""
+    path = str(path)
+    if not os.path.exists(path):
+        raise ValueError(f"{path} does not exist: {LORA_INPUTS}")
     if not os.path.isdir(path):
-        return read_legacy(path)[0], None
+        found = _not_lora_file(path)
+        if found:
+            raise ValueError(f"{path} is {found[0]}, not LoRA weights: {found[1]}")
+        sd = read_legacy(path)[0]
+        _refuse_model_checkpoint(sd, path)
+        return sd, None
     for folder in (path, os.path.join(path, ADAPTER_DIR)):
         if os.path.isfile(os.path.join(folder, ADAPTER_CONFIG_NAME)):
             return read_adapter(folder)
     for name in (SAFE_LORA_WEIGHTS_NAME, LORA_WEIGHTS_NAME):
         if os.path.isfile(os.path.join(path, name)):
             return read_legacy(os.path.join(path, name))[0], None
-    raise ValueError(f"{path}: a folder given as a LoRA checkpoint must hold {ADAPTER_CONFIG_NAME} + "
-                     f"{ADAPTER_WEIGHTS_NAME} (PEFT), {ADAPTER_DIR}/, {SAFE_LORA_WEIGHTS_NAME} or {LORA_WEIGHTS_NAME}")
+    _refuse_folder(path)
 
 
 def check_adapter_fits(model, cfg, source):

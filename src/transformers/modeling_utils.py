@@ -7,6 +7,7 @@ from torch import nn
 
 from .configuration_utils import PretrainedConfig
 from .file_utils import SAFE_WEIGHTS_NAME, WEIGHTS_NAME, resolve_file
+from .safe_loading import UnreadableCheckpoint, describe_object, reading_error, torch_load
 from .utils import logging
 
 logger = logging.get_logger(__name__)
@@ -15,21 +16,27 @@ _HUB_KWARGS = ("cache_dir", "revision", "use_auth_token", "local_files_only", "f
                "resume_download", "mirror")
 
 
-def load_state_dict_file(path):
-    """Read a safetensors or torch checkpoint into a dict of CPU tensors; never unpickles arbitrary objects."""
-    try:
-        if str(path).endswith(".safetensors"):
-            from safetensors.torch import load_file
+def load_state_dict_file(path, expected="a file written by torch.save(state_dict) or safetensors"):
+    """Read a safetensors or torch checkpoint into a dict of CPU tensors; never unpickles arbitrary objects.
+    UnreadableCheckpoint (an OSError) with one line when the file is missing, damaged, pickled code or not a state dict (then the line ends
+    with 'pass <expected>')."""
+    path = str(path)
+    if not path.endswith(".safetensors"):
+        sd = torch_load(path)
+    elif not os.path.isfile(path):
+        raise UnreadableCheckpoint(f"{path} does not exist")
+    else:
+        from safetensors.torch import load_file
+
+        try:
             sd = load_file(path, device="cpu")
-        else:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any reader failure means the same thing to the user
-        raise OSError(f"{path} is not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]}): "
-                      "pass a file written by torch.save(state_dict) or safetensors") from None
+        except Exception as e:  # noqa: BLE001 - any reader failure means the same thing to the user
+            raise UnreadableCheckpoint(reading_error(path, e)) from None
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise OSError(f"{path} does not hold a state dict of tensors: pass a file written by torch.save(state_dict)")
+        what = describe_object(sd) or "something other than a state dict of tensors"
+        raise UnreadableCheckpoint(f"{path} holds {what}: pass {expected}")
     return sd
 
 

@@ -8,9 +8,10 @@ each checkpoint.
 Step semantics follow 4.4.2: AdamW with bias/LayerNorm parameters excluded from weight decay, a warmup schedule,
 gradient accumulation and clipping, and at the end of each optimizer step: log -> evaluate -> save.
 Checkpoints (`checkpoint-N/`) hold the model, optimizer.pt, scheduler.pt, trainer_state.json, rng_state.pth and
-training_args.bin, plus `pytorch_model_lora.bin` / `model_lora.safetensors` (LoRA + head tensors) when the model
-has LoRA layers. Resuming restores all of it and replays the data order, so an interrupted run ends with the same
-weights as an uninterrupted one.
+training_args.bin/.json, plus `pytorch_model_lora.bin` / `model_lora.safetensors` (LoRA + head tensors) when the
+model has LoRA layers. Resuming restores all of it and replays the data order, so an interrupted run ends with the
+same weights as an uninterrupted one. Every .pt/.pth/.bin holds only tensors and plain values and is read with
+torch.load(weights_only=True): a checkpoint from elsewhere cannot run code when resumed.
 """
 import contextlib
 import inspect
@@ -37,6 +38,7 @@ from .file_utils import LORA_WEIGHTS_NAME, SAFE_LORA_WEIGHTS_NAME, SAFE_WEIGHTS_
 from .lora import lora_state_dict
 from .lora_interop import ADAPTER_DIR, save_peft_adapter
 from .optimization import AdamW, get_scheduler
+from .safe_loading import UnreadableCheckpoint, torch_load
 from .trainer_callback import (
     CallbackHandler,
     DefaultFlowCallback,
@@ -68,6 +70,7 @@ SCHEDULER_NAME = "scheduler.pt"
 SCALER_NAME = "scaler.pt"
 RNG_STATE_NAME = "rng_state.pth"
 TRAINING_ARGS_NAME = "training_args.bin"
+TRAINING_ARGS_JSON = "training_args.json"
 
 
 class LengthGroupedSampler(Sampler):
@@ -385,7 +388,7 @@ class Trainer:
             if not args.ignore_data_skip:
                 batches_to_skip = (self.state.global_step % updates_per_epoch) * ga
                 rng_file = os.path.join(resume_from_checkpoint, self._rng_file_name())
-                rng_state = torch.load(rng_file, weights_only=False) if os.path.isfile(rng_file) else None
+                rng_state = self._load_rng_state(rng_file) if os.path.isfile(rng_file) else None
             logger.info(f"resumed {resume_from_checkpoint}: at step {self.state.global_step} (epoch {epochs_trained}), "
                         f"the first {batches_to_skip} batches of this epoch are passed over")
 
@@ -627,7 +630,10 @@ class Trainer:
         output_dir = output_dir if output_dir is not None else self.args.output_dir
         logger.info(f"Saving model checkpoint to {output_dir}")
         save_model_files(self.model, output_dir, self.tokenizer)
-        torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))
+        # plain values only: torch.load(weights_only=True) reads the .bin, anything reads the .json
+        torch.save(self.args.to_dict(), os.path.join(output_dir, TRAINING_ARGS_NAME))
+        with open(os.path.join(output_dir, TRAINING_ARGS_JSON), "w", encoding="utf-8") as f:
+            f.write(self.args.to_json_string() + "\n")
 
     def _save_checkpoint(self, metrics: Optional[Dict[str, float]] = None):
         """Write checkpoint-N (into a temporary folder renamed at the end: a crash leaves no half checkpoint).
@@ -717,16 +723,20 @@ class Trainer:
             return
         opt, sched = os.path.join(checkpoint, OPTIMIZER_NAME), os.path.join(checkpoint, SCHEDULER_NAME)
         if os.path.isfile(opt) and os.path.isfile(sched):
-            self.optimizer.load_state_dict(torch.load(opt, map_location=self.args.device, weights_only=True))
-            self.lr_scheduler.load_state_dict(torch.load(sched, weights_only=True))
+            self.optimizer.load_state_dict(torch_load(opt, map_location=self.args.device))
+            self.lr_scheduler.load_state_dict(torch_load(sched))
         scaler = os.path.join(checkpoint, SCALER_NAME)
         if self.scaler is not None and os.path.isfile(scaler):
-            self.scaler.load_state_dict(torch.load(scaler, weights_only=True))
+            self.scaler.load_state_dict(torch_load(scaler))
 
     def _get_rng_state(self) -> Dict[str, Any]:
+        """Every random stream as tensors and plain numbers, which torch.load(weights_only=True) reads back."""
+        version, words, gauss = random.getstate()
+        _, keys, pos, has_gauss, cached = np.random.get_state()
         state = {
-            "python": random.getstate(),
-            "numpy": np.random.get_state(),
+            "python": {"version": version, "state": torch.tensor(words, dtype=torch.int64), "gauss": gauss},
+            "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+                      "cached_gaussian": float(cached)},
             "cpu": torch.get_rng_state(),
             "epoch_begin": self._epoch_begin_rng,
         }
@@ -735,9 +745,18 @@ class Trainer:
         return state
 
     @staticmethod
+    def _load_rng_state(path: str) -> Dict[str, Any]:
+        try:
+            return torch_load(path)
+        except UnreadableCheckpoint as e:
+            raise UnreadableCheckpoint(f"{e} (delete it to resume without the saved random state)") from None
+
+    @staticmethod
     def _set_rng_state(state: Dict[str, Any]):
-        random.setstate(state["python"])
-        np.random.set_state(state["numpy"])
+        py, npy = state["python"], state["numpy"]
+        random.setstate((py["version"], tuple(py["state"].tolist()), py["gauss"]))
+        np.random.set_state(("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
+                             npy["cached_gaussian"]))
         torch.set_rng_state(state["cpu"])
         if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(state["cuda"])
