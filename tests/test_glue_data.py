@@ -10,9 +10,10 @@ from transformers.data import glue
 from transformers.data.glue import GlueDataError, glue_compute_metrics, load_glue, load_glue_from_dir
 
 sys.path.insert(0, os.path.dirname(__file__))
-from glue_utils import HUB_COLUMNS, HUB_LABELS, split_files, write_glue_task  # noqa: E402
+from glue_utils import DIR_NAMES, HEADERS, HUB_COLUMNS, HUB_LABELS, split_files, write_glue_task  # noqa: E402
 
 SHARED_GLUE = Path(__file__).resolve().parents[1] / "../shared/data/glue"
+EXCERPTS = Path(__file__).parent / "fixtures" / "glue_excerpts"  # real layouts of the tasks ../shared lacks
 
 
 @pytest.mark.parametrize("task", ["cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli", "ax"])
@@ -128,6 +129,59 @@ def test_real_glue_files(task, folder, rows, first_dev):
     dev0 = data["validation"][0]
     assert {k: dev0[k] for k in first_dev} == first_dev and dev0["idx"] == 0
     assert set(data["test"]["label"]) == {-1}
+
+
+@pytest.mark.parametrize("task", ["mrpc", "qqp", "mnli", "qnli", "ax"])
+def test_layouts_in_glue_utils_are_the_real_ones(task):
+    """The headers write_glue_task uses everywhere, checked byte for byte against the real-layout excerpts."""
+    for split, filename in split_files(task).items():
+        raw = (EXCERPTS / DIR_NAMES[task] / filename).read_bytes()
+        kind = split.split("_")[0].replace("validation", "dev")
+        assert raw.startswith(b"\xef\xbb\xbf") == (task == "mrpc" and kind != "test"), filename  # MRPC's BOM
+        header = raw.decode("utf-8-sig").split("\n")[0]
+        assert header == "\t".join(HEADERS[task][kind]), (task, filename)
+
+
+# (split, row) -> the record the Hub would give, typed by hand from the excerpt files
+EXCERPT_ROWS = {
+    "mrpc": {("train", 2): {"sentence1": '" We will not give up on this town , the mayor told the crowd on Friday .',
+                            "sentence2": "The mayor told the crowd on Friday that the city would not give up on the "
+                                         "town .", "label": 1, "idx": 2},
+             ("test", 1): {"sentence1": 'He said the deal was " fair to everyone " and would close in May .',
+                           "sentence2": "The deal is expected to close in May .", "label": -1, "idx": 1}},
+    "qqp": {("validation", 0): {"question1": "Which is the best café in Zürich?",
+                                "question2": "Where can I find good coffee in Zurich?", "label": 1, "idx": 0},
+            ("train", 2): {"question1": "What is the integral of [math]x^2[/math]?",
+                           "question2": "How do you integrate [math]x^2[/math] dx?", "label": 1, "idx": 2}},
+    "mnli": {("train", 2): {"premise": "The café opens at dawn.", "hypothesis": "The café never opens before noon. ",
+                            "label": 2, "idx": 2},
+             ("validation_matched", 0): {"premise": "The senator voted twice.", "hypothesis": "The senator voted.",
+                                         "label": 1, "idx": 0},  # gold_label neutral, label1 entailment
+             ("validation_mismatched", 1): {"premise": 'um we lost the "big one', "hypothesis": "We won the big one.",
+                                            "label": 2, "idx": 1},
+             ("test_mismatched", 0): {"premise": "yeah it's a nice town", "hypothesis": "The town is pleasant.",
+                                      "label": -1, "idx": 0}},
+    "qnli": {("train", 1): {"question": "Who designed the tower?",
+                            "sentence": 'The tower, called "the Needle" by residents, is 160 m tall.',
+                            "label": 1, "idx": 1},
+             ("test", 0): {"question": "What year did the school open?",
+                           "sentence": 'The school was founded by monks in 1214."', "label": -1, "idx": 0}},
+    "ax": {("test", 2): {"premise": 'He said "no" to the offer.', "hypothesis": "He accepted the offer.",
+                         "label": -1, "idx": 2}},
+}
+EXCERPT_SIZES = {"mrpc": [3, 2, 2], "qqp": [3, 2, 2], "mnli": [3, 3, 2, 2, 2], "qnli": [3, 2, 2], "ax": [3]}
+
+
+@pytest.mark.parametrize("task", list(EXCERPT_ROWS))
+def test_real_layout_excerpts_read_like_the_hub(task):
+    data = load_glue(task, data_dir=str(EXCERPTS))  # the GLUE root: each task's folder is found by its name
+    assert list(data) == list(split_files(task))
+    assert [data[split].num_rows for split in data] == EXCERPT_SIZES[task]
+    for (split, row), record in EXCERPT_ROWS[task].items():
+        assert data[split][row] == record, (split, row)
+    for split in data:
+        assert data[split].column_names == HUB_COLUMNS[task] + ["label", "idx"]
+        assert data[split]["idx"] == list(range(data[split].num_rows))
 
 
 # Reference values computed by hand from the confusion matrix / closed forms, not by the code under test.
