@@ -459,3 +459,44 @@ def test_quickstart_script(tmp_path):
     assert "OK: identical metrics" in proc.stdout
     accuracy = json.loads((tmp_path / "qs" / "train" / "eval_results.json").read_text())["eval_accuracy"]
     assert accuracy > 0.75  # learnable made-up task, chance 0.5
+
+
+def test_lora_run_resumes_from_the_last_checkpoint_bit_exact(work, tmp_path):
+    """A run cut short is started again with the same command: it resumes from the newest checkpoint-N in
+    output_dir and ends exactly where the uninterrupted run ends, with dropout drawing random numbers throughout."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(work["model"], model)
+    config = json.loads((model / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    (model / "config.json").write_text(json.dumps(config))
+    # 4 steps an epoch, 3 epochs, a checkpoint every 2 steps: checkpoint-4 ends an epoch, checkpoint-6 is mid-epoch.
+    # Evaluating at the same steps puts each evaluation into the checkpoint saved right after it.
+    def command(out):
+        return ["--model_name_or_path", str(model), "--output_dir", str(out), "--task_name", "sst2",
+                "--data_dir", str(work["root"] / "sst2like"), "--do_train", "--do_eval", *LORA,
+                "--max_train_samples", "32", "--per_device_train_batch_size", "8", "--num_train_epochs", "3",
+                "--learning_rate", "1e-2", "--warmup_ratio", "0.2", "--weight_decay", "0.1", "--seed", "3",
+                "--evaluation_strategy", "steps", "--eval_steps", "2", "--save_strategy", "steps", "--save_steps", "2",
+                "--logging_steps", "1", "--report_to", "none", "--disable_tqdm", "true"]
+
+    def history(out):
+        # train_loss, the run's mean, is left out: like 4.4.2, a resumed run sums only the steps it ran itself
+        state = json.loads((out / "trainer_state.json").read_text())
+        return [{k: v for k, v in entry.items() if not k.endswith(SPEED) and k != "train_loss"}
+                for entry in state["log_history"]]
+
+    full = tmp_path / "full"
+    run_glue.main(command(full))
+    assert len([entry for entry in history(full) if "loss" in entry]) == 12  # logged to 4 decimals, as 4.4.2 did
+    final = torch.load(full / "pytorch_model_lora.bin")
+    for step in (4, 6):
+        cut = tmp_path / f"cut_at_{step}"  # what a run killed after saving checkpoint-<step> leaves behind
+        shutil.copytree(full / f"checkpoint-{step}", cut / f"checkpoint-{step}")
+        shutil.copytree(full / "checkpoint-2", cut / "checkpoint-2")  # an older one, which must not be taken
+        run_glue.main(command(cut))
+        assert history(cut) == history(full), step  # every step's loss and learning rate, every epoch's eval
+        resumed = torch.load(cut / "pytorch_model_lora.bin")
+        assert resumed.keys() == final.keys() and all(torch.equal(resumed[k], final[k]) for k in final), step
+        assert eval_metrics(cut) == eval_metrics(full)
