@@ -28,7 +28,8 @@ setup(
         "packaging",
     ],
     extras_require={
-        "dev": ["pytest>=7"],
+        "dev": ["pytest>=7", "accelerate>=0.20", "matplotlib"],
         "deepspeed": ["deepspeed"],
+        "plot": ["matplotlib"],  # scripts/summarize.py --plots
     },
 )

@@ -337,10 +337,17 @@ def test_model_label_order_is_followed(work, tmp_path):
 
 
 def test_flags_the_model_cannot_honour_are_refused(work, tmp_path):
-    message = error_of(work, tmp_path / "o", "--task_name", "sst2", "--data_dir", str(work["root"] / "sst2like"),
-                       "--do_eval", "--apply_adapter")
-    assert message.endswith("--apply_adapter: RobertaForSequenceClassification has no adapter layers "
-                            "(roberta does not implement them)")
+    # RoBERTa and DeBERTa-V2 have adapters; BERT has none, and says so in one line instead of training without them
+    from transformers import BertConfig, BertForSequenceClassification
+
+    bert = tmp_path / "bert"
+    BertForSequenceClassification(BertConfig(vocab_size=400, hidden_size=32, num_hidden_layers=1,
+                                             num_attention_heads=2, intermediate_size=64,
+                                             max_position_embeddings=66)).save_pretrained(bert)
+    message = error_of(work, tmp_path / "o", "--model_name_or_path", str(bert), "--tokenizer_name", work["model"],
+                       "--task_name", "sst2", "--data_dir", str(work["root"] / "sst2like"), "--do_eval",
+                       "--apply_adapter")
+    assert message.endswith("apply_adapter is not supported for BERT: use apply_lora (or apply_bitfit)"), message
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# DeBERTa-V2-XXLarge + LoRA on QNLI.
+# The fork's deberta_v2_xxlarge_qnli.sh, fixed. Environment, fixes, paper differences: scripts/README.md.
+. "$(dirname "${BASH_SOURCE[0]}")/lib/glue_common.sh"
+glue_job microsoft/deberta-v2-xxlarge qnli 8  # model, task, the fork's GPU count
+deberta_lora  # Table 10 (PRESET=paper): r 8, alpha 8, warmup ratio 0.1 instead of warmup steps
+hp max_seq_length 512 per_device_train_batch_size 6 learning_rate 1e-4 num_train_epochs 8
+hp warmup_steps 500 cls_dropout 0.1 weight_decay 0.01
+every_steps 500
+glue_launch "$@"

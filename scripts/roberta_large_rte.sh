@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# RoBERTa-large + LoRA on RTE.
+# The fork's roberta_large_rte.sh, fixed. Environment, fixes, paper differences: scripts/README.md.
+. "$(dirname "${BASH_SOURCE[0]}")/lib/glue_common.sh"
+glue_job roberta-large rte 8  # model, task, the fork's GPU count
+roberta_lora  # (the fork's roberta-large scripts do not pass --overwrite_output_dir: a rerun resumes)
+hp max_seq_length 512 per_device_train_batch_size 8 learning_rate 4e-4 num_train_epochs 20
+warm_start
+glue_launch "$@"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# RoBERTa-large + LoRA on STS-B.
+# The fork's roberta_large_stsb.sh, fixed. Environment, fixes, paper differences: scripts/README.md.
+. "$(dirname "${BASH_SOURCE[0]}")/lib/glue_common.sh"
+glue_job roberta-large stsb 8  # model, task, the fork's GPU count
+roberta_lora  # (the fork's roberta-large scripts do not pass --overwrite_output_dir: a rerun resumes)
+hp max_seq_length 128 per_device_train_batch_size 4 learning_rate 3e-4 num_train_epochs 10
+warm_start
+paper per_device_train_batch_size 8 learning_rate 2e-4 num_train_epochs 30 max_seq_length 512  # Table 9
+glue_launch "$@"
