@@ -62,6 +62,30 @@ def test_parity_with_transformers_442_all_positions(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_gradients_of_every_parameter_match_latest_transformers(name):
+    """Full fine-tuning's backward pass: eval mode (no dropout), float64 on both sides, the loss of phase_grads."""
+    sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+    from make_deberta_fixtures import grad_loss
+
+    model = DebertaV2ForSequenceClassification.from_pretrained(MODELS / name).double().eval()
+    expected = load_file(MODELS / name / "expected_grads_hf.safetensors")
+    inputs = load_file(MODELS / name / "expected_hf.safetensors")
+    loss = grad_loss(model, inputs, expected["labels"], expected["probe"])
+    # float64 on both sides, except one constant: the reference takes sqrt(head size x score terms) in float32 (an
+    # inexact root for 8, 24: relative errors up to 7e-8 seen; exact 1e-15 agreement where the root is exact).
+    # 1e-6 is far below fp32 noise (~1e-5), and any wrong term, missing path or detached tensor.
+    assert loss.item() == pytest.approx(expected["loss"].item(), rel=1e-6)
+    loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert all(p.requires_grad for p in model.parameters())
+    assert set(grads) == {k[len("grad."):] for k in expected if k.startswith("grad.")}
+    for n, g in grads.items():
+        # + 1e-12: key biases cancel in the softmax, their true gradient is 0 (both give rounding noise, ~1e-15)
+        want = expected[f"grad.{n}"]
+        assert g is not None and (g - want).abs().max() <= 1e-6 * want.abs().max() + 1e-12, n
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_checkpoint_keys_are_the_hubs(name):
     model = DebertaV2ForSequenceClassification.from_pretrained(MODELS / name)
     assert set(model.state_dict()) == set(load_file(MODELS / name / "model.safetensors"))
