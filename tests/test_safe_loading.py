@@ -157,7 +157,8 @@ def lora_path_cases(work, lora_run, folder):
         "base model, bare keys": (folder / "bare_backbone.safetensors", "is a model without LoRA tensors"),
         "LoRA + a frozen tensor": (folder / "lora_plus_backbone.bin", ": holds 1 frozen backbone tensor(s)"),
         "config.json": (out / "config.json", "is a model config (config.json), not LoRA weights: pass"),
-        "adapter_config.json": (out / "peft_adapter" / "adapter_config.json", "is the config of a PEFT adapter, not LoRA weights: pass its folder"),
+        "adapter_config.json": (out / "peft_adapter" / "adapter_config.json",
+                                "is the config of a PEFT adapter, not LoRA weights: pass its folder"),
         "tokenizer vocab.json": (os.path.join(model, "vocab.json"), "is a tokenizer file"),
         "tokenizer merges.txt": (os.path.join(model, "merges.txt"), "is a tokenizer file"),
         "trainer_state.json": (out / "trainer_state.json", "is a trainer state"),
@@ -196,5 +197,5 @@ def test_lora_path_says_what_it_was_given(work, lora_run, lora_paths, tmp_path, 
 def test_lora_path_accepts_the_run_s_own_files(work, lora_run, tmp_path):
     out = lora_run["out"]
     for path in (out / "pytorch_model_lora.bin", out / "model_lora.safetensors", out, out / "peft_adapter"):
-        run(work, tmp_path / "out", "--task_name", "sst2", "--data_dir", lora_run["data"], "--do_eval", "--max_val_samples",
-            "4", *LORA, "--lora_path", str(path))
+        run(work, tmp_path / "out", "--task_name", "sst2", "--data_dir", lora_run["data"], "--do_eval",
+            "--max_val_samples", "4", *LORA, "--lora_path", str(path))

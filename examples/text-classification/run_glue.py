@@ -53,7 +53,7 @@ from transformers.data.glue import (
 )
 from transformers.lora import count_parameters, fork_trainable_rule, load_lora_state_dict
 from transformers.safe_loading import UnreadableCheckpoint
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import NonFiniteLoss, get_last_checkpoint
 
 task_to_keys = {task: keys for task, keys in GLUE_TASK_TO_KEYS.items() if task != "ax"}  # ax has no train set
 
@@ -343,6 +343,29 @@ def metrics_function(task_name, is_regression, model_to_position):
     return compute
 
 
+def check_metric_for_best_model(name, compute_metrics, num_labels, task_name):
+    """Fail before training when --metric_for_best_model names no metric of this run: the metric names come from
+    compute_metrics itself, applied to perfect predictions of every class."""
+    if num_labels == 1:
+        probe = EvalPrediction(predictions=np.array([[0.0], [1.0], [2.0]]), label_ids=np.array([0.0, 1.0, 2.0]))
+    else:
+        probe = EvalPrediction(predictions=np.eye(num_labels), label_ids=np.arange(num_labels))
+    known = {f"eval_{k}" for k in compute_metrics(probe)} | {"eval_loss"}
+    if (name if name.startswith("eval_") else f"eval_{name}") not in known:
+        fail(f"--metric_for_best_model {name} is not among the metrics of {task_name or 'this run'} "
+             f"({', '.join(sorted(known))}): pick one of them")
+
+
+def check_writable(folder):
+    """Fail now, not after training, when --output_dir cannot be created or written (nothing is created here)."""
+    existing = os.path.abspath(folder)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        why = "is not writable" if os.path.isdir(existing) else "is a file"
+        fail(f"cannot write to --output_dir {folder} ({existing} {why}): pick a writable folder")
+
+
 def main(args=None):
     parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args)
@@ -361,6 +384,10 @@ def main(args=None):
         fail("--lora_path needs --apply_lora with the --lora_r/--lora_alpha it was trained with")
     if model_args.adapter_path is not None and not model_args.apply_adapter:
         fail("--adapter_path needs --apply_adapter with the --adapter_type/--adapter_size it was trained with")
+    strategy = training_args.evaluation_strategy.value
+    if training_args.do_train and strategy != "no" and not training_args.do_eval:  # else it fails after training
+        fail(f"--evaluation_strategy {strategy} needs --do_eval (the validation split it evaluates on)")
+    check_writable(training_args.output_dir)
 
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
                         handlers=[logging.StreamHandler(sys.stdout)])
@@ -464,12 +491,16 @@ def main(args=None):
     # every example was already padded to max_seq_length.
     data_collator = default_data_collator if data_args.pad_to_max_length else DataCollatorWithPadding(
         tokenizer, pad_to_multiple_of=8 if training_args.fp16 else None)
+    compute_metrics = metrics_function(data_args.task_name, is_regression, model_to_position)
+    if training_args.do_train and training_args.metric_for_best_model is not None:
+        check_metric_for_best_model(training_args.metric_for_best_model, compute_metrics, num_labels,
+                                    data_args.task_name)
     trainer = Trainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset if training_args.do_train else None,
         eval_dataset=eval_sets[0][1] if eval_sets else None,
-        compute_metrics=metrics_function(data_args.task_name, is_regression, model_to_position),
+        compute_metrics=compute_metrics,
         tokenizer=tokenizer,
         data_collator=data_collator,
     )
@@ -480,7 +511,7 @@ def main(args=None):
         # model_name_or_path, which reloaded the model from it and dropped the LoRA layers.)
         try:
             train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
-        except UnreadableCheckpoint as e:  # a damaged file, or pickled objects, in the checkpoint resumed
+        except (UnreadableCheckpoint, NonFiniteLoss) as e:  # a damaged or unsafe checkpoint file; a nan/inf loss
             fail(e)
         metrics = train_result.metrics
         metrics["train_samples"] = len(train_dataset)

@@ -1,8 +1,18 @@
 """Finding files: a local directory first, else the Hugging Face hub through huggingface_hub's cache.
 
-Offline (HF_HUB_OFFLINE=1, TRANSFORMERS_OFFLINE=1 or local_files_only=True) only the cache is read.
+Offline (HF_HUB_OFFLINE=1, TRANSFORMERS_OFFLINE=1 or local_files_only=True) only the cache is read. So it is when
+the hub cannot be reached at all (checked once, in at most HUB_PROBE_SECONDS), instead of retrying for half a minute.
 """
+import functools
 import os
+import socket
+from urllib.parse import urlparse
+
+from .utils import logging
+
+logger = logging.get_logger(__name__)
+
+HUB_PROBE_SECONDS = 3.0
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "pytorch_model.bin"
@@ -17,6 +27,35 @@ def is_offline_mode():
 
 class HubFileNotFound(OSError):
     pass
+
+
+def hub_endpoint():
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+@functools.lru_cache(maxsize=None)
+def _can_connect(endpoint):
+    url = urlparse(endpoint)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=HUB_PROBE_SECONDS).close()
+        return True
+    except OSError:
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_once(message):
+    logger.warning(message)
+
+
+def hub_reachable():
+    """Whether a connection to the hub opens (behind a proxy, assumed yes: only the proxy knows)."""
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    return _can_connect(hub_endpoint())
 
 
 def resolve_file(path_or_id, filename, cache_dir=None, revision=None, use_auth_token=None,
@@ -37,19 +76,24 @@ def resolve_file(path_or_id, filename, cache_dir=None, revision=None, use_auth_t
                                        RepositoryNotFoundError)
 
     offline = local_files_only or is_offline_mode()
+    unreachable = not offline and not hub_reachable()
     try:
-        return huggingface_hub.hf_hub_download(
+        found = huggingface_hub.hf_hub_download(
             path_or_id, filename, cache_dir=cache_dir, revision=revision, token=use_auth_token,
-            local_files_only=offline, force_download=force_download,
+            local_files_only=offline or unreachable, force_download=force_download,
         )
+        if unreachable:
+            _warn_once(f"the hub, {hub_endpoint()}, cannot be reached: reading cached files (HF_HUB_OFFLINE=1 skips "
+                       "this check)")
+        return found
     except LocalEntryNotFoundError:  # before EntryNotFoundError: newer hubs make it a subclass
         # Either the file is absent from a cached snapshot, or nothing is cached and the hub is unreachable.
         if _snapshot_is_cached(path_or_id, cache_dir, revision):
             return None
-        how = "offline mode is on" if offline else "the hub could not be reached"
+        how = "offline mode is on" if offline else f"the hub, {hub_endpoint()}, cannot be reached"
         raise HubFileNotFound(
-            f"'{path_or_id}' is not a local directory and is not in the cache ({how}): "
-            f"download it once with network access, or pass a local folder holding {filename}"
+            f"'{path_or_id}' is not a local directory and is not in the cache ({how}): pass a local folder holding "
+            f"{filename}, or download it once with network access (HF_HUB_OFFLINE=1 then reads only the cache)"
         ) from None
     except EntryNotFoundError:
         return None

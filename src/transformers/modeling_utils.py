@@ -18,8 +18,8 @@ _HUB_KWARGS = ("cache_dir", "revision", "use_auth_token", "local_files_only", "f
 
 def load_state_dict_file(path, expected="a file written by torch.save(state_dict) or safetensors"):
     """Read a safetensors or torch checkpoint into a dict of CPU tensors; never unpickles arbitrary objects.
-    UnreadableCheckpoint (an OSError) with one line when the file is missing, damaged, pickled code or not a state dict (then the line ends
-    with 'pass <expected>')."""
+    UnreadableCheckpoint (an OSError) with one line when the file is missing, damaged, pickled code or not a state
+    dict (then the line ends with 'pass <expected>')."""
     path = str(path)
     if not path.endswith(".safetensors"):
         sd = torch_load(path)

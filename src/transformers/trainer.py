@@ -52,6 +52,7 @@ from .trainer_callback import (
 from .trainer_utils import (
     PREFIX_CHECKPOINT_DIR,
     EvalPrediction,
+    NonFiniteLoss,
     PredictionOutput,
     TrainOutput,
     denumpify_detensorize,
@@ -401,6 +402,8 @@ class Trainer:
 
         # tr_loss stays a device tensor between logs to avoid a host sync every step
         tr_loss = torch.tensor(0.0, device=args.device)
+        # the first optimizer step whose loss was nan/inf (-1: none), also on the device; read where the loop syncs
+        self._first_bad_step = torch.tensor(-1, device=args.device)
         self._total_loss_scalar = 0.0
         self._globalstep_last_logged = self.state.global_step
         self._total_flos = self.state.total_flos
@@ -440,7 +443,11 @@ class Trainer:
                 # between updates, DDP need not average gradients: the update's backward averages the sum
                 with model.no_sync() if isinstance(model, DistributedDataParallel) and not update else \
                         contextlib.nullcontext():
-                    tr_loss += self.training_step(model, inputs)
+                    step_loss = self.training_step(model, inputs)
+                tr_loss += step_loss
+                if not args.fp16:  # under fp16 loss scaling, overflowing steps are skipped by design
+                    bad = ~torch.isfinite(step_loss) & (self._first_bad_step < 0)
+                    self._first_bad_step = torch.where(bad, self.state.global_step + 1, self._first_bad_step)
                 self._total_flos += float(self.floating_point_ops(inputs))
 
                 if update:
@@ -458,6 +465,7 @@ class Trainer:
                 break
 
         self._past = None
+        self._stop_on_bad_loss()
         logger.info(f"training finished at step {self.state.global_step}")
         if args.load_best_model_at_end and self.state.best_model_checkpoint is not None:
             logger.info(f"best {args.metric_for_best_model} was {self.state.best_metric} at "
@@ -511,7 +519,25 @@ class Trainer:
         self.lr_scheduler.step()
         model.zero_grad()
 
+    def _stop_on_bad_loss(self):
+        """Raise NonFiniteLoss if a step's loss was nan/inf: before it is logged, evaluated or saved, so every
+        checkpoint on disk predates it."""
+        never = torch.iinfo(torch.int64).max
+        first = torch.where(self._first_bad_step < 0, never, self._first_bad_step)
+        if self.args.world_size > 1:  # every process stops together, at the earliest bad step of any
+            dist.all_reduce(first, op=dist.ReduceOp.MIN)
+        step = int(first)
+        if step == never:
+            return
+        output_dir = self.args.output_dir
+        last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        kept = f"the last good checkpoint is {last}" if last else "no checkpoint was saved"
+        raise NonFiniteLoss(f"the training loss is nan or inf at step {step}: training stopped, {kept}; lower "
+                            "--learning_rate, or keep gradients clipped (--max_grad_norm 1.0)")
+
     def _maybe_log_save_evaluate(self, tr_loss: torch.Tensor):
+        if self.control.should_log or self.control.should_evaluate or self.control.should_save:
+            self._stop_on_bad_loss()
         if self.control.should_log:
             tr_loss_scalar = self._mean_over_processes(tr_loss)
             tr_loss -= tr_loss  # reset in place: the caller keeps accumulating into the same tensor

@@ -58,6 +58,10 @@ class TrainOutput(NamedTuple):
     metrics: Dict[str, float]
 
 
+class NonFiniteLoss(RuntimeError):
+    """Training stopped because a step's loss was nan or inf (one line naming the step and the last checkpoint)."""
+
+
 def set_seed(seed: int):
     """Seed python, numpy and torch (CPU and every GPU), as the LoRA fork does for reproducible runs.
 

@@ -178,6 +178,11 @@ class TrainingArguments:
             self.report_to = [] if wanted == ["none"] else list(wanted)
 
     def _validate(self):
+        if self.learning_rate < 0:
+            raise ValueError(f"learning_rate must not be negative, got {self.learning_rate}")
+        if self.save_total_limit is not None and self.save_total_limit < 1:
+            raise ValueError(f"--save_total_limit must be at least 1, got {self.save_total_limit}: leave it out to "
+                             "keep every checkpoint, or pass --save_strategy no to save none")
         if not 0.0 <= self.warmup_ratio <= 1.0:
             raise ValueError(f"warmup_ratio must lie in [0, 1], got {self.warmup_ratio}")
         if self.per_device_train_batch_size < 1 or self.per_device_eval_batch_size < 1:

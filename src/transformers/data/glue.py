@@ -226,6 +226,13 @@ def load_glue(task_name, data_dir=None, cache_dir=None, splits=None):
         return load_glue_from_dir(name, data_dir, splits=splits)
     import datasets
 
+    from ..file_utils import hub_endpoint, hub_reachable, is_offline_mode
+
+    offline = is_offline_mode() or datasets.config.HF_DATASETS_OFFLINE
+    if not offline and not hub_reachable():  # fail now rather than after half a minute of retries
+        raise GlueDataError(f"cannot load {HUB_GLUE}/{name}: the hub, {hub_endpoint()}, cannot be reached; pass "
+                            f"--data_dir with the GLUE files of {name}, or set HF_DATASETS_OFFLINE=1 to read a copy "
+                            "cached by an earlier download")
     try:
         return datasets.load_dataset(HUB_GLUE, name, cache_dir=cache_dir)
     except Exception as e:  # offline, no cache, hub errors: all end the same way for the user
