@@ -23,7 +23,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from transformers import AutoModelForSequenceClassification, lora
+from transformers import AutoModelForSequenceClassification, RobertaConfig, RobertaForSequenceClassification, lora
 from transformers import lora_interop as li
 from transformers.trainer import Trainer
 from transformers.training_args import TrainingArguments
@@ -302,6 +302,16 @@ def test_export_merged(runs, arch, tmp_path):
     batch = sample(model)
     assert rel_diff(logits(plain, batch), logits(model, batch)) <= TOL
     assert result["max_abs_logit_diff"] <= TOL * logits(model, batch).abs().max()
+
+
+def test_export_merged_refuses_adapters(tmp_path):
+    # adapters add layers (down-projection, activation, up-projection): a stock model would drop them silently
+    config = RobertaConfig(vocab_size=99, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=32, max_position_embeddings=40, apply_adapter=True,
+                           adapter_type="houlsby", adapter_size=4)
+    with pytest.raises(ValueError, match="adapter layers, which cannot be folded into a plain model"):
+        lora.export_merged(RobertaForSequenceClassification(config), str(tmp_path / "m"))
+    assert not (tmp_path / "m").exists()  # nothing half-written
 
 
 def test_export_merged_deberta_shared_warns(runs, tmp_path):

@@ -20,6 +20,7 @@ import warnings
 import torch
 
 from . import lora
+from .adapters import is_adapter_key
 from .file_utils import CONFIG_NAME, LORA_WEIGHTS_NAME, SAFE_LORA_WEIGHTS_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME
 from .safe_loading import sniff
 from .utils import logging
@@ -433,6 +434,10 @@ def export_merged(model, path, check=True):
     With `check`, rebuilds the plain model with this package and returns the largest absolute logit difference
     against `model` on a fixed sample batch (always checked, and warned about, for DeBERTa-V2 with a LoRA-free
     position query, which no merged weight can reproduce). Returns {"path", "max_abs_logit_diff"}."""
+    if any(is_adapter_key(name) for name, _ in model.named_parameters()):
+        # an adapter is extra layers with a nonlinearity, not a weight delta: no stock model has a place for it
+        raise ValueError(f"{type(model).__name__} has adapter layers, which cannot be folded into a plain model: "
+                         "use save_pretrained and this package to serve it (only LoRA merges)")
     sd = merged_state_dict(model)
     _write_folder(path, SAFE_WEIGHTS_NAME, sd, CONFIG_NAME, stock_config_dict(model.config, type(model).__name__))
     approximate = lora_free_position_query(model)
