@@ -4,6 +4,7 @@ Parity: tests/fixtures/training/argparse.json holds command lines parsed by tran
 into its TrainingArguments (tests/fixtures/make_training_fixtures.py); every field we share must come out equal.
 """
 import json
+import os
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -133,7 +134,8 @@ def test_training_args_derived_values():
     assert args.metric_for_best_model == "loss" and args.greater_is_better is False
     assert TrainingArguments(output_dir="o", metric_for_best_model="accuracy").greater_is_better is True
     assert args.train_batch_size == 8 and args.world_size == 1 and args.process_index == 0
-    assert args.logging_dir.startswith("runs") and args.run_name == args.output_dir
+    # TensorBoard goes under output_dir (4.4.2: ./runs in the current folder)
+    assert args.logging_dir.startswith(os.path.join(args.output_dir, "runs", "")) and args.run_name == args.output_dir
     assert TrainingArguments(output_dir="o", report_to="none").report_to == []
     d = json.loads(args.to_json_string())
     assert d["evaluation_strategy"] == "steps" and d["lr_scheduler_type"] == "linear"

@@ -5,6 +5,7 @@ The Trainer fires events (on_step_end, on_epoch_end, ...); callbacks read `Train
 """
 import dataclasses
 import json
+import sys
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -33,6 +34,9 @@ class TrainerState:
     is_hyper_param_search: bool = False
     trial_name: Optional[str] = None
     trial_params: Optional[Dict[str, Any]] = None
+    # in a checkpoint only: the running loss sums at that step (the logged sum, the step last logged, each
+    # process's loss since then), so a resumed run logs the same losses and train_loss as an unbroken one
+    loss_tally: Optional[Dict[str, Any]] = None
 
     def __post_init__(self):
         if self.log_history is None:
@@ -200,11 +204,23 @@ class DefaultFlowCallback(TrainerCallback):
     With load_best_model_at_end a save follows every evaluation instead of keeping its own interval, so each
     checkpoint carries the metric that ranks it."""
 
+    logging_steps = None  # the logging interval of the current run (see on_train_begin)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.logging_steps = args.logging_steps
+        if args.logging_strategy == IntervalStrategy.STEPS and 0 < state.max_steps < args.logging_steps:
+            # a run shorter than one interval would never show its loss: about ten loss lines instead
+            self.logging_steps = max(1, state.max_steps // 10)
+            if state.is_world_process_zero:
+                logger.info(f"logging every {self.logging_steps} steps: the run has {state.max_steps} optimizer "
+                            f"steps, fewer than --logging_steps {args.logging_steps}")
+
     def _schedule(self, args, control, step=None):
         evaluate = _interval_ends(args.evaluation_strategy, args.eval_steps, step)
         save = evaluate if args.load_best_model_at_end else _interval_ends(args.save_strategy, args.save_steps, step)
         # flags only ever switch on here: another callback may already have asked for the same
-        control.should_log |= _interval_ends(args.logging_strategy, args.logging_steps, step)
+        every = args.logging_steps if self.logging_steps is None else self.logging_steps
+        control.should_log |= _interval_ends(args.logging_strategy, every, step)
         control.should_evaluate |= evaluate
         control.should_save |= save
         return control
@@ -216,6 +232,20 @@ class DefaultFlowCallback(TrainerCallback):
 
     def on_epoch_end(self, args, state, control, **kwargs):
         return self._schedule(args, control)
+
+
+def log_line(logs, state):
+    """One line per log entry: `step 32/384 | epoch 1 | loss 0.6931 | learning_rate 0.004883`, 4 significant
+    digits (trainer_state.json keeps full precision). The end-of-training summary gives None: the Trainer prints
+    it as a table right after."""
+    if "train_runtime" in logs:
+        return None
+    fields = [f"step {state.global_step}/{state.max_steps}"]
+    for key, value in logs.items():
+        if key in ("total_flos", "step"):
+            continue
+        fields.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
+    return " | ".join(fields)
 
 
 def _close(bar):
@@ -242,6 +272,8 @@ class ProgressCallback(TrainerCallback):
         if self.eval_bar is None:
             if not (state.is_local_process_zero and hasattr(eval_dataloader, "__len__")):
                 return
+            if self.train_bar is not None and not sys.stderr.isatty():
+                return  # a second bar under the first moves the cursor with escape codes: noise in a log file
             self.eval_bar = tqdm(total=len(eval_dataloader), leave=self.train_bar is None)
         self.eval_bar.update()
 
@@ -250,8 +282,14 @@ class ProgressCallback(TrainerCallback):
         self.eval_bar = None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.train_bar is not None:
-            self.train_bar.write(str({k: v for k, v in logs.items() if k != "total_flos"}))
+        if self.train_bar is None:
+            return
+        if "loss" in logs:  # the running loss and learning rate stay in view on the bar
+            self.train_bar.set_postfix(loss=f"{logs['loss']:.4g}", lr=f"{logs.get('learning_rate', 0):.3g}",
+                                       refresh=False)
+        line = log_line(logs, state)
+        if line:
+            self.train_bar.write(line)
 
     def on_train_end(self, args, state, control, **kwargs):
         _close(self.train_bar)
@@ -262,8 +300,9 @@ class PrinterCallback(TrainerCallback):
     """Print each log dict (used instead of the progress bars when disable_tqdm)."""
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if state.is_local_process_zero:
-            print({k: v for k, v in logs.items() if k != "total_flos"})
+        line = log_line(logs, state)
+        if state.is_local_process_zero and line:
+            print(line, flush=True)
 
 
 class TensorBoardCallback(TrainerCallback):

@@ -27,7 +27,8 @@ logger = logging.get_logger(__name__)
 
 
 def default_logdir() -> str:
-    """runs/<Mon>DD_HH-MM-SS_<hostname>, the TensorBoard layout 4.4.2 uses."""
+    """runs/<Mon>DD_HH-MM-SS_<hostname>, the TensorBoard layout 4.4.2 uses (here under output_dir, not the current
+    folder, so that runs started from one folder do not mix their event files)."""
     return os.path.join("runs", datetime.now().strftime("%b%d_%H-%M-%S") + "_" + socket.gethostname())
 
 
@@ -74,7 +75,8 @@ class TrainingArguments:
     lr_scheduler_type: SchedulerType = field(default="linear", metadata={"help": "Learning-rate schedule."})
     warmup_ratio: float = field(default=0.0, metadata={"help": "Fraction of total steps used for linear warmup."})
     warmup_steps: int = field(default=0, metadata={"help": "Linear warmup steps; overrides warmup_ratio if > 0."})
-    logging_dir: Optional[str] = field(default_factory=default_logdir, metadata={"help": "TensorBoard log dir."})
+    logging_dir: Optional[str] = field(
+        default=None, metadata={"help": "TensorBoard log dir (default: <output_dir>/runs/<date>_<host>)."})
     logging_strategy: IntervalStrategy = field(
         default="steps", metadata={"help": "When to log the training loss: no, steps or epoch."}
     )
@@ -150,6 +152,8 @@ class TrainingArguments:
             setattr(self, name, kind(getattr(self, name)))
         self.output_dir, self.logging_dir = (d if d is None else os.path.expanduser(d)
                                              for d in (self.output_dir, self.logging_dir))
+        if self.logging_dir is None and self.output_dir is not None:
+            self.logging_dir = os.path.join(self.output_dir, default_logdir())
         if self.local_rank == -1:  # torchrun passes the rank in the environment, not on the command line
             self.local_rank = int(os.environ.get("LOCAL_RANK") or -1)
         self._fill_defaults()
