@@ -26,7 +26,6 @@ from typing import Optional
 
 import numpy as np
 import torch
-from datasets import DatasetDict
 
 import transformers
 from transformers import (
@@ -183,7 +182,7 @@ def load_datasets(data_args, model_args, training_args):
             if ax is not None:
                 datasets["test_ax"] = ax
         return datasets
-    from datasets import load_dataset
+    from datasets import DatasetDict, load_dataset  # here, not at the top: --help needs no datasets
 
     data_files = {"train": data_args.train_file, "validation": data_args.validation_file}
     if training_args.do_predict:
@@ -303,6 +302,8 @@ def tokenize_datasets(datasets, tokenizer, task_name, label_to_id, max_seq_lengt
         logger.warning(f"max_seq_length {max_seq_length} is larger than the model's maximum "
                        f"({tokenizer.model_max_length}); using {tokenizer.model_max_length}.")
     max_seq_length = min(max_seq_length, tokenizer.model_max_length)
+    from datasets import DatasetDict
+
     padding = "max_length" if pad_to_max_length else False
     first_text, second_text = text_columns(task_name, next(iter(datasets.values())).column_names)
 
