@@ -34,6 +34,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from .adapters import ADAPTER_STATE_NAME, SAFE_ADAPTER_STATE_NAME, adapter_state_dict, is_adapter_key
 from .data.data_collator import DataCollator, DataCollatorWithPadding, default_data_collator
+from .deepspeed_support import deepspeed_init
 from .file_utils import LORA_WEIGHTS_NAME, SAFE_LORA_WEIGHTS_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME
 from .lora import lora_state_dict
 from .lora_interop import ADAPTER_DIR, save_peft_adapter
@@ -220,9 +221,12 @@ class Trainer:
         self.state = TrainerState()
         self.control = TrainerControl()
 
-        # mixed precision: autocast for both; fp16 also needs loss scaling against underflow
-        self.amp_dtype = torch.float16 if self.args.fp16 else torch.bfloat16 if self.args.bf16 else None
-        self.scaler = torch.amp.GradScaler("cuda") if self.args.fp16 else None
+        # mixed precision: autocast for both; fp16 also needs loss scaling against underflow. Under DeepSpeed
+        # the engine casts the model and scales the loss itself.
+        self.deepspeed = None  # the engine, built by train() under --deepspeed
+        precision = torch.float16 if self.args.fp16 else torch.bfloat16 if self.args.bf16 else None
+        self.amp_dtype = None if self.args.deepspeed else precision
+        self.scaler = torch.amp.GradScaler("cuda") if self.args.fp16 and not self.args.deepspeed else None
 
         default = [DefaultFlowCallback] + ([TensorBoardCallback] if "tensorboard" in self.args.report_to else [])
         self.callback_handler = CallbackHandler(
@@ -305,9 +309,17 @@ class Trainer:
     def _eval_sampler(self, dataset) -> Optional[Sampler]:
         if not isinstance(dataset, Sized):
             return None
-        if self.args.world_size > 1:
+        if self._shard_evaluation():
             return ShardSampler(len(dataset), self.args.world_size, self.args.process_index)
         return SequentialSampler(dataset)
+
+    def _shard_evaluation(self) -> bool:
+        """Each process evaluates its own slice, except under ZeRO-3: there every forward is a collective that all
+        processes must join, so each one evaluates the whole set."""
+        return self.args.world_size > 1 and not self._zero3()
+
+    def _zero3(self) -> bool:
+        return self.deepspeed is not None and self.deepspeed.zero_optimization_stage() == 3
 
     def get_eval_dataloader(self, eval_dataset: Optional[Dataset] = None) -> DataLoader:
         if eval_dataset is None and self.eval_dataset is None:
@@ -329,11 +341,13 @@ class Trainer:
                 eps=self.args.adam_epsilon,
             )
         if self.lr_scheduler is None:
-            warmup = self.args.warmup_steps or math.ceil(num_training_steps * self.args.warmup_ratio)
             self.lr_scheduler = get_scheduler(
-                self.args.lr_scheduler_type, self.optimizer, num_warmup_steps=warmup,
-                num_training_steps=num_training_steps,
+                self.args.lr_scheduler_type, self.optimizer,
+                num_warmup_steps=self._num_warmup_steps(num_training_steps), num_training_steps=num_training_steps,
             )
+
+    def _num_warmup_steps(self, num_training_steps: int) -> int:
+        return self.args.warmup_steps or math.ceil(num_training_steps * self.args.warmup_ratio)
 
     # -- training ---------------------------------------------------------------------------------------------------
     def train(self, resume_from_checkpoint: Optional[Union[str, bool]] = None, **kwargs) -> TrainOutput:
@@ -371,9 +385,12 @@ class Trainer:
         else:  # unsized data: one pass of max_steps updates
             max_steps, num_train_epochs, updates_per_epoch = args.max_steps, 1, args.max_steps
 
-        self.create_optimizer_and_scheduler(num_training_steps=max_steps)
+        if args.deepspeed:  # the engine owns optimizer, schedule and precision, and checkpoints their state
+            self.deepspeed = deepspeed_init(self, max_steps, resume_from_checkpoint)
+        else:
+            self.create_optimizer_and_scheduler(num_training_steps=max_steps)
+            self._load_optimizer_and_scheduler(resume_from_checkpoint)
         self.state = TrainerState()
-        self._load_optimizer_and_scheduler(resume_from_checkpoint)
 
         total_batch = args.train_batch_size * ga * args.world_size
         num_examples = len(train_dataloader.dataset) if sized else total_batch * max_steps
@@ -405,6 +422,8 @@ class Trainer:
         # the first optimizer step whose loss was nan/inf (-1: none), also on the device; read where the loop syncs
         self._first_bad_step = torch.tensor(-1, device=args.device)
         self._total_loss_scalar = 0.0
+        self._overflow_steps = 0
+        self._engine_skipped_before = self.deepspeed.skipped_steps if self.deepspeed is not None else 0
         self._globalstep_last_logged = self.state.global_step
         self._total_flos = self.state.total_flos
         model = self._wrap_model()
@@ -440,6 +459,8 @@ class Trainer:
                     self.control = self.callback_handler.on_step_begin(args, self.state, self.control)
                 # an epoch shorter than one accumulation still ends with an update
                 update = (step + 1) % ga == 0 or (steps_in_epoch <= ga and step + 1 == steps_in_epoch)
+                if self.deepspeed is not None:  # the engine reduces gradients and steps where this loop says
+                    self.deepspeed.set_gradient_accumulation_boundary(update)
                 # between updates, DDP need not average gradients: the update's backward averages the sum
                 with model.no_sync() if isinstance(model, DistributedDataParallel) and not update else \
                         contextlib.nullcontext():
@@ -470,7 +491,8 @@ class Trainer:
         if args.load_best_model_at_end and self.state.best_model_checkpoint is not None:
             logger.info(f"best {args.metric_for_best_model} was {self.state.best_metric} at "
                         f"{self.state.best_model_checkpoint}: its weights are loaded back")
-            self._load_model_weights(self.state.best_model_checkpoint)
+            with self._gathered_weights(modifier_rank=0):  # every process reads the same file
+                self._load_model_weights(self.state.best_model_checkpoint)
 
         metrics = speed_metrics("train", start_time, max_steps * total_batch)
         self.store_flos()
@@ -478,6 +500,9 @@ class Trainer:
         self._total_loss_scalar += self._mean_over_processes(tr_loss)
         train_loss = self._total_loss_scalar / max(self.state.global_step, 1)
         metrics["train_loss"] = train_loss
+        skipped = self._skipped_steps()
+        if skipped is not None:
+            metrics["train_fp16_skipped_steps"] = skipped
         self.log(metrics)
         self.control = self.callback_handler.on_train_end(args, self.state, self.control)
         self.is_in_train = False
@@ -485,6 +510,8 @@ class Trainer:
 
     def _wrap_model(self) -> nn.Module:
         """The module to train: self.model, inside DistributedDataParallel when there are several processes."""
+        if self.deepspeed is not None:
+            return self.deepspeed
         if self.args.world_size == 1:
             return self.model
         cuda = self.args.device.type == "cuda"
@@ -507,13 +534,19 @@ class Trainer:
 
     def _optimizer_step(self, model: nn.Module):
         """Clip the global gradient norm, step optimizer and schedule, clear the gradients."""
+        if self.deepspeed is not None:  # all of that happens inside the engine
+            self.deepspeed.step()
+            return
         if self.args.max_grad_norm is not None and self.args.max_grad_norm > 0:
             if self.scaler is not None:
                 self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(model.parameters(), self.args.max_grad_norm)
         if self.scaler is not None:
+            scale = self.scaler.get_scale()
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            # the scaler lowers its scale exactly when it found inf/nan gradients and skipped the step
+            self._overflow_steps += int(self.scaler.get_scale() < scale)
         else:
             self.optimizer.step()
         self.lr_scheduler.step()
@@ -543,6 +576,9 @@ class Trainer:
             tr_loss -= tr_loss  # reset in place: the caller keeps accumulating into the same tensor
             steps = self.state.global_step - self._globalstep_last_logged
             logs = {"loss": round(tr_loss_scalar / max(steps, 1), 4), "learning_rate": self.lr_scheduler.get_last_lr()[0]}
+            skipped = self._skipped_steps()
+            if skipped is not None:
+                logs["fp16_skipped_steps"] = skipped
             self._total_loss_scalar += tr_loss_scalar
             self._globalstep_last_logged = self.state.global_step
             self.log(logs)
@@ -550,6 +586,12 @@ class Trainer:
         if self.control.should_save:
             self._save_checkpoint(metrics=metrics)
             self.control = self.callback_handler.on_save(self.args, self.state, self.control)
+
+    def _skipped_steps(self) -> Optional[int]:
+        """Optimizer steps skipped for fp16 overflow since this train() began; None when no loss scaling runs."""
+        if self.deepspeed is not None:
+            return self.deepspeed.skipped_steps - self._engine_skipped_before if self.deepspeed.fp16_enabled() else None
+        return self._overflow_steps if self.scaler is not None else None
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -568,6 +610,9 @@ class Trainer:
         inputs = self._prepare_inputs(inputs)
         with self._autocast():
             loss = self.compute_loss(model, inputs)
+        if self.deepspeed is not None:  # the engine divides by the accumulation steps itself
+            self.deepspeed.backward(loss)
+            return loss.detach() / self.args.gradient_accumulation_steps
         if self.args.gradient_accumulation_steps > 1:
             loss = loss / self.args.gradient_accumulation_steps
         if self.scaler is not None:
@@ -597,7 +642,7 @@ class Trainer:
             return self.model.floating_point_ops(inputs)
         tokens = sum(v.numel() for k, v in inputs.items() if "input" in k and isinstance(v, torch.Tensor))
         if self._num_params is None:
-            self._num_params = sum(p.numel() for p in self.model.parameters())
+            self._num_params = sum(getattr(p, "ds_numel", p.numel()) for p in self.model.parameters())  # ZeRO-3: sliced
         return 6 * tokens * self._num_params
 
     # -- logging --------------------------------------------------------------------------------------------------
@@ -650,16 +695,26 @@ class Trainer:
     # -- saving / loading -----------------------------------------------------------------------------------------
     def save_model(self, output_dir: Optional[str] = None):
         """Save what `save_model_files` writes (the model, its LoRA / adapter + head tensors, the tokenizer) plus
-        training_args.bin, in output_dir (default args.output_dir)."""
-        if not self.is_world_process_zero():
-            return
-        output_dir = output_dir if output_dir is not None else self.args.output_dir
-        logger.info(f"Saving model checkpoint to {output_dir}")
-        save_model_files(self.model, output_dir, self.tokenizer)
-        # plain values only: torch.load(weights_only=True) reads the .bin, anything reads the .json
-        torch.save(self.args.to_dict(), os.path.join(output_dir, TRAINING_ARGS_NAME))
-        with open(os.path.join(output_dir, TRAINING_ARGS_JSON), "w", encoding="utf-8") as f:
-            f.write(self.args.to_json_string() + "\n")
+        training_args.bin, in output_dir (default args.output_dir). Every process calls it; process 0 writes."""
+        with self._gathered_weights():
+            if not self.is_world_process_zero():
+                return
+            output_dir = output_dir if output_dir is not None else self.args.output_dir
+            logger.info(f"Saving model checkpoint to {output_dir}")
+            save_model_files(self.model, output_dir, self.tokenizer)
+            # plain values only: torch.load(weights_only=True) reads the .bin, anything reads the .json
+            torch.save(self.args.to_dict(), os.path.join(output_dir, TRAINING_ARGS_NAME))
+            with open(os.path.join(output_dir, TRAINING_ARGS_JSON), "w", encoding="utf-8") as f:
+                f.write(self.args.to_json_string() + "\n")
+
+    def _gathered_weights(self, modifier_rank: Optional[int] = None):
+        """Under ZeRO-3 each process holds a slice of every weight: this block sees them whole (every process must
+        enter it; with modifier_rank, that process's changes are kept). A no-op otherwise."""
+        if not self._zero3():
+            return contextlib.nullcontext()
+        import deepspeed
+
+        return deepspeed.zero.GatheredParameters(list(self.model.parameters()), modifier_rank=modifier_rank)
 
     def _save_checkpoint(self, metrics: Optional[Dict[str, float]] = None):
         """Write checkpoint-N (into a temporary folder renamed at the end: a crash leaves no half checkpoint).
@@ -677,10 +732,13 @@ class Trainer:
         torch.save(self._get_rng_state(), os.path.join(tmp, self._rng_file_name()))
         self._update_best(metrics, final)
         self.store_flos()
+        if self.deepspeed is not None:  # each process writes its share of the optimizer state, with the schedule
+            self.deepspeed.save_checkpoint(tmp)
+        self.save_model(tmp)
         if zero:
-            self.save_model(tmp)
-            torch.save(self.optimizer.state_dict(), os.path.join(tmp, OPTIMIZER_NAME))
-            torch.save(self.lr_scheduler.state_dict(), os.path.join(tmp, SCHEDULER_NAME))
+            if self.deepspeed is None:
+                torch.save(self.optimizer.state_dict(), os.path.join(tmp, OPTIMIZER_NAME))
+                torch.save(self.lr_scheduler.state_dict(), os.path.join(tmp, SCHEDULER_NAME))
             if self.scaler is not None:
                 torch.save(self.scaler.state_dict(), os.path.join(tmp, SCALER_NAME))
             self.state.save_to_json(os.path.join(tmp, TRAINER_STATE_NAME))
@@ -818,7 +876,7 @@ class Trainer:
         if prediction_loss_only is None:
             prediction_loss_only = self.args.prediction_loss_only
         logger.info(f"{description.lower()}: {len(dataloader.dataset)} examples in batches of {dataloader.batch_size}")
-        model = self.model
+        model = self.deepspeed if self.deepspeed is not None else self.model  # ZeRO-3 gathers weights in forward
         model.eval()
         self.callback_handler.eval_dataloader = dataloader
         if self.args.past_index >= 0:
@@ -836,7 +894,7 @@ class Trainer:
                 labels.append(_nested_to_numpy(label))
             self.control = self.callback_handler.on_prediction_step(self.args, self.state, self.control)
         self._past = None
-        if self.args.world_size > 1:  # every process gets all shards, in dataset order
+        if self._shard_evaluation():  # every process gets all shards, in dataset order
             shards = _gather_in_rank_order((loss_sum, n_seen, preds, labels))
             loss_sum, n_seen = sum(s[0] for s in shards), sum(s[1] for s in shards)
             preds, labels = [p for s in shards for p in s[2]], [lab for s in shards for lab in s[3]]

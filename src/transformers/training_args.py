@@ -9,6 +9,7 @@ One process drives one device (a CUDA GPU, else the CPU). Under `torchrun` or `p
 """
 import atexit
 import contextlib
+import importlib.util
 import json
 import os
 import socket
@@ -131,7 +132,10 @@ class TrainingArguments:
     ignore_data_skip: bool = field(
         default=False, metadata={"help": "On resume, do not fast-forward the data to where training stopped."}
     )
-    deepspeed: Optional[str] = field(default=None, metadata={"help": "DeepSpeed json config (not supported yet)."})
+    deepspeed: Optional[str] = field(
+        default=None, metadata={"help": "DeepSpeed json config (e.g. scripts/ds_config_zero2.json); needs the "
+                                        "deepspeed package."}
+    )
     group_by_length: bool = field(
         default=False, metadata={"help": "Batch training samples of similar length together (less padding)."}
     )
@@ -211,10 +215,21 @@ class TrainingArguments:
         if self.fp16 and self.device.type != "cuda":
             raise ValueError("fp16 mixed precision needs a CUDA device: drop --fp16 (or use --bf16 on CPU)")
         if self.deepspeed:
-            raise ValueError("DeepSpeed is not supported yet: drop --deepspeed (torchrun gives data parallelism)")
+            self._validate_deepspeed()
         unknown = set(self.report_to) - {"tensorboard"}
         if unknown:
             raise ValueError(f"report_to: unsupported integration(s) {sorted(unknown)}; use tensorboard, all or none")
+
+    def _validate_deepspeed(self):
+        """Fail before any work on what can be checked now: the file, its agreement with the flags, the package."""
+        from .deepspeed_support import fill_deepspeed_config, load_deepspeed_config
+
+        # a dry run with stand-in step counts and hidden size (train() fills the real ones), and the launcher's
+        # world size: no process group is joined for this check
+        fill_deepspeed_config(load_deepspeed_config(self.deepspeed), self, int(os.environ.get("WORLD_SIZE", "1")),
+                              num_training_steps=1, num_warmup_steps=0, hidden_size=1)
+        if importlib.util.find_spec("deepspeed") is None:
+            raise ValueError("--deepspeed needs the deepspeed package: DS_BUILD_OPS=0 pip install deepspeed")
 
     def __str__(self):
         return f"{self.__class__.__name__}(\n" + "".join(f"{k}={v},\n" for k, v in sorted(self.to_dict().items())) + ")"
@@ -236,8 +251,14 @@ class TrainingArguments:
         device = torch.device("cuda", max(self.local_rank, 0)) if cuda else torch.device("cpu")
         if cuda:
             torch.cuda.set_device(device)
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
-            # the launcher put MASTER_ADDR/PORT, RANK and WORLD_SIZE in the environment (env:// rendezvous)
+        multi = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if (multi or self.deepspeed) and not torch.distributed.is_initialized():
+            # the launcher put MASTER_ADDR/PORT, RANK and WORLD_SIZE in the environment (env:// rendezvous);
+            # DeepSpeed needs a process group even alone, so a lone process gets a group of one
+            if not multi:
+                for key, value in (("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", str(_free_port())), ("RANK", "0"),
+                                   ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1")):
+                    os.environ.setdefault(key, value)
             torch.distributed.init_process_group("nccl" if cuda else "gloo")
             atexit.register(_leave_process_group)
         return device
@@ -290,6 +311,12 @@ class TrainingArguments:
         """Flat dict of TensorBoard-hparams-friendly values (others as str)."""
         valid = (bool, int, float, str, torch.Tensor)
         return {k: v if isinstance(v, valid) else str(v) for k, v in self.to_dict().items()}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _leave_process_group():
