@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 import test_run_glue as rg
 from transformers import Trainer
 from transformers.safe_loading import torch_load
+from transformers.trainer_utils import write_checkpoint_manifest
 
 work = rg.work  # the tiny RoBERTa and sst2-like data of the run_glue tests (module-scoped fixture)
 run, error_of = rg.run, rg.error_of
@@ -92,6 +93,7 @@ def test_hostile_file_in_a_resumed_checkpoint(work, lora_run, tmp_path, name):
         os.remove(ckpt / "model.safetensors")
     marker = tmp_path / "marker"
     write_payload(ckpt / name, marker)
+    write_checkpoint_manifest(str(ckpt))  # a crafted checkpoint comes with a manifest that matches it
     before = sorted(p.name for p in out.iterdir())
     argv = ["--model_name_or_path", work["model"], "--output_dir", str(out), "--task_name", "sst2", "--data_dir",
             lora_run["data"], "--do_train", "--max_steps", "3", "--per_device_train_batch_size", "8",

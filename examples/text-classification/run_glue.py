@@ -20,6 +20,7 @@ folder beside the MNLI one, as in the GLUE distribution (glue_data/MNLI, glue_da
 import logging
 import os
 import random
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Optional
@@ -52,7 +53,7 @@ from transformers.data.glue import (
 )
 from transformers.lora import count_parameters, fork_trainable_rule, load_lora_state_dict
 from transformers.safe_loading import UnreadableCheckpoint
-from transformers.trainer_utils import NonFiniteLoss, get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, CheckpointSaveError, NonFiniteLoss, get_last_checkpoint
 
 task_to_keys = {task: keys for task, keys in GLUE_TASK_TO_KEYS.items() if task != "ax"}  # ax has no train set
 
@@ -378,6 +379,10 @@ def main(args=None):
     last_checkpoint = None
     if os.path.isdir(training_args.output_dir) and training_args.do_train and not training_args.overwrite_output_dir:
         last_checkpoint = get_last_checkpoint(training_args.output_dir)
+        if last_checkpoint is None and any(re.fullmatch(rf"{PREFIX_CHECKPOINT_DIR}-\d+", name)
+                                           for name in os.listdir(training_args.output_dir)):
+            fail(f"every checkpoint-N in {training_args.output_dir} is incomplete or damaged (see above): pass "
+                 "--overwrite_output_dir to start over")
         if last_checkpoint is None and os.listdir(training_args.output_dir):
             fail(f"output directory {training_args.output_dir} exists and is not empty: pass --overwrite_output_dir "
                  "or pick another --output_dir")
@@ -512,7 +517,8 @@ def main(args=None):
         # model_name_or_path, which reloaded the model from it and dropped the LoRA layers.)
         try:
             train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
-        except (UnreadableCheckpoint, NonFiniteLoss) as e:  # a damaged or unsafe checkpoint file; a nan/inf loss
+        # a damaged or unsafe checkpoint file; a nan/inf loss; a checkpoint that could not be written (disk full)
+        except (UnreadableCheckpoint, NonFiniteLoss, CheckpointSaveError) as e:
             fail(e)
         metrics = train_result.metrics
         metrics["train_samples"] = len(train_dataset)

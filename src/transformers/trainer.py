@@ -22,10 +22,12 @@ import random
 import shutil
 import time
 from collections.abc import Sized
+from dataclasses import replace
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from torch import distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -52,14 +54,17 @@ from .trainer_callback import (
 )
 from .trainer_utils import (
     PREFIX_CHECKPOINT_DIR,
+    CheckpointSaveError,
     EvalPrediction,
     NonFiniteLoss,
     PredictionOutput,
     TrainOutput,
+    checkpoint_problem,
     denumpify_detensorize,
     get_last_checkpoint,
     set_seed,
     speed_metrics,
+    write_checkpoint_manifest,
 )
 from .training_args import TrainingArguments
 from .utils import logging
@@ -369,6 +374,10 @@ class Trainer:
         if resume_from_checkpoint is not None:
             if not os.path.isdir(resume_from_checkpoint):
                 raise ValueError(f"Can't find a checkpoint folder at {resume_from_checkpoint}")
+            problem = checkpoint_problem(resume_from_checkpoint)
+            if problem is not None:
+                raise UnreadableCheckpoint(f"{resume_from_checkpoint} is incomplete or damaged ({problem}): resume "
+                                           "from an older checkpoint-N, or pass True to take the newest sound one")
             self._load_model_weights(resume_from_checkpoint)
 
         train_dataloader = self.get_train_dataloader()
@@ -417,14 +426,15 @@ class Trainer:
         self.state.is_local_process_zero = self.is_local_process_zero()
         self.state.is_world_process_zero = self.is_world_process_zero()
 
+        tally = self._resumed_loss_tally()
         # tr_loss stays a device tensor between logs to avoid a host sync every step
-        tr_loss = torch.tensor(0.0, device=args.device)
+        tr_loss = self._tr_loss = torch.tensor(tally["unlogged"], device=args.device)
         # the first optimizer step whose loss was nan/inf (-1: none), also on the device; read where the loop syncs
         self._first_bad_step = torch.tensor(-1, device=args.device)
-        self._total_loss_scalar = 0.0
+        self._total_loss_scalar = tally["logged_sum"]
         self._overflow_steps = 0
         self._engine_skipped_before = self.deepspeed.skipped_steps if self.deepspeed is not None else 0
-        self._globalstep_last_logged = self.state.global_step
+        self._globalstep_last_logged = tally["last_logged_step"]
         self._total_flos = self.state.total_flos
         model = self._wrap_model()
         model.zero_grad()
@@ -584,7 +594,11 @@ class Trainer:
             self.log(logs)
         metrics = self.evaluate() if self.control.should_evaluate else None
         if self.control.should_save:
-            self._save_checkpoint(metrics=metrics)
+            try:
+                self._save_checkpoint(metrics=metrics)
+            # a full disk: torch.save reports it as a RuntimeError, safetensors as its own error, the rest as OSError
+            except (OSError, RuntimeError, SafetensorError) as e:
+                raise self._save_failed(e) from e
             self.control = self.callback_handler.on_save(self.args, self.state, self.control)
 
     def _skipped_steps(self) -> Optional[int]:
@@ -732,6 +746,8 @@ class Trainer:
         torch.save(self._get_rng_state(), os.path.join(tmp, self._rng_file_name()))
         self._update_best(metrics, final)
         self.store_flos()
+        tally = {"logged_sum": self._total_loss_scalar, "last_logged_step": self._globalstep_last_logged,
+                 "unlogged": _gather_in_rank_order(self._tr_loss.item())}
         if self.deepspeed is not None:  # each process writes its share of the optimizer state, with the schedule
             self.deepspeed.save_checkpoint(tmp)
         self.save_model(tmp)
@@ -741,13 +757,32 @@ class Trainer:
                 torch.save(self.lr_scheduler.state_dict(), os.path.join(tmp, SCHEDULER_NAME))
             if self.scaler is not None:
                 torch.save(self.scaler.state_dict(), os.path.join(tmp, SCALER_NAME))
-            self.state.save_to_json(os.path.join(tmp, TRAINER_STATE_NAME))
+            replace(self.state, loss_tally=tally).save_to_json(os.path.join(tmp, TRAINER_STATE_NAME))
         self._barrier()  # every process's random state is in tmp
         if zero:
+            write_checkpoint_manifest(tmp)  # last: a folder whose files match it was saved whole
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
             self._rotate_checkpoints()
         self._barrier()
+
+    def _save_failed(self, error: Exception) -> CheckpointSaveError:
+        """Remove the half-written folder of a save that failed and say which checkpoint is left to resume from."""
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        if self.is_world_process_zero():
+            shutil.rmtree(os.path.join(self.args.output_dir, f"tmp-{name}"), ignore_errors=True)
+        last = get_last_checkpoint(self.args.output_dir)
+        kept = f"{last} is intact" if last else "no earlier checkpoint was saved"
+        cause = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+        return CheckpointSaveError(f"could not write {name} ({cause}): nothing of it was kept and {kept}; make room "
+                                   "on the disk and run the same command again to resume")
+
+    def _resumed_loss_tally(self) -> Dict[str, Any]:
+        """The loss sums to start from: the resumed checkpoint's (this process's share), else none yet."""
+        tally, self.state.loss_tally = self.state.loss_tally, None
+        if tally is None or len(tally["unlogged"]) != self.args.world_size:  # a fresh run, or another world size
+            return {"logged_sum": 0.0, "last_logged_step": self.state.global_step, "unlogged": 0.0}
+        return {**tally, "unlogged": tally["unlogged"][self.args.process_index]}
 
     def _rng_file_name(self) -> str:
         world = self.args.world_size

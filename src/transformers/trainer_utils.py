@@ -1,4 +1,6 @@
 """Small shared pieces of the training loop: result tuples, strategy enums, seeding, checkpoint discovery."""
+import hashlib
+import json
 import os
 import random
 import re
@@ -9,8 +11,14 @@ from typing import Any, Dict, NamedTuple, Optional, Tuple, Union
 import numpy as np
 import torch
 
+from .utils import logging
+
 PREFIX_CHECKPOINT_DIR = "checkpoint"
 _re_checkpoint = re.compile(r"^" + PREFIX_CHECKPOINT_DIR + r"-(\d+)$")
+# size and sha256 of every file of a checkpoint, written last: resume checks them before trusting the folder
+CHECKPOINT_MANIFEST = "checkpoint_manifest.json"
+
+logger = logging.get_logger(__name__)
 
 
 class ExplicitEnum(Enum):
@@ -62,6 +70,10 @@ class NonFiniteLoss(RuntimeError):
     """Training stopped because a step's loss was nan or inf (one line naming the step and the last checkpoint)."""
 
 
+class CheckpointSaveError(OSError):
+    """A checkpoint could not be written (disk full...): one line naming it and the checkpoint left to resume from."""
+
+
 def set_seed(seed: int):
     """Seed python, numpy and torch (CPU and every GPU), as the LoRA fork does for reproducible runs.
 
@@ -81,14 +93,67 @@ def is_main_process(local_rank: int) -> bool:
     return local_rank in (-1, 0)
 
 
+def _file_digests(folder: str) -> Dict[str, Dict[str, Any]]:
+    """{relative path: {"size", "sha256"}} for every file under `folder` except the manifest itself."""
+    out = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, folder).replace(os.sep, "/")
+            if rel == CHECKPOINT_MANIFEST:
+                continue
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            out[rel] = {"size": os.path.getsize(path), "sha256": digest.hexdigest()}
+    return dict(sorted(out.items()))
+
+
+def write_checkpoint_manifest(folder: str):
+    """Record what `folder` holds once every file is written (see `checkpoint_problem`)."""
+    with open(os.path.join(folder, CHECKPOINT_MANIFEST), "w", encoding="utf-8") as f:
+        f.write(json.dumps(_file_digests(folder), indent=1) + "\n")
+
+
+def checkpoint_problem(folder: str) -> Optional[str]:
+    """Why `folder` cannot be trusted to resume from (a file missing, cut short or altered since it was saved), or
+    None when it matches its manifest. A folder without a manifest (written by an older version) is trusted."""
+    path = os.path.join(folder, CHECKPOINT_MANIFEST)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            expected = json.load(f)
+    except (OSError, ValueError):
+        return f"its {CHECKPOINT_MANIFEST} is unreadable"
+    found = _file_digests(folder)
+    for rel, want in expected.items():
+        have = found.get(rel)
+        if have is None:
+            return f"{rel} is missing"
+        if have["size"] != want["size"]:
+            return f"{rel} holds {have['size']} bytes, {want['size']} were saved"
+        if have["sha256"] != want["sha256"]:
+            return f"{rel} differs from what was saved (sha256)"
+    return None
+
+
 def get_last_checkpoint(folder: str) -> Optional[str]:
-    """Path of the `checkpoint-N` sub-folder of `folder` with the largest N, or None if there is none."""
-    found = [
-        (int(m.group(1)), name)
-        for name in os.listdir(folder)
-        if (m := _re_checkpoint.match(name)) and os.path.isdir(os.path.join(folder, name))
-    ]
-    return os.path.join(folder, max(found)[1]) if found else None
+    """Path of the complete `checkpoint-N` sub-folder of `folder` with the largest N, or None if there is none.
+    A newer checkpoint that is damaged (see `checkpoint_problem`) is passed over with a warning."""
+    found = sorted(
+        ((int(m.group(1)), name) for name in os.listdir(folder)
+         if (m := _re_checkpoint.match(name)) and os.path.isdir(os.path.join(folder, name))),
+        reverse=True,
+    )
+    for _, name in found:
+        path = os.path.join(folder, name)
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path
+        logger.warning(f"{path} is incomplete or damaged ({problem}): passed over for an older checkpoint")
+    return None
 
 
 def speed_metrics(split: str, start_time: float, num_samples: Optional[int] = None) -> Dict[str, float]:
