@@ -36,6 +36,9 @@ class RobertaEmbeddings(nn.Module):
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        # 4.4.2 (and so the LoRA fork) builds the position table a second time here. Drawing its numbers again keeps
+        # every later draw (LoRA A, a new head, ...) under a seed equal to theirs.
+        self.position_embeddings.reset_parameters()
         self.padding_idx = config.pad_token_id
         self.position_embedding_type = getattr(config, "position_embedding_type", "absolute")
 
