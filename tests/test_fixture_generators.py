@@ -13,7 +13,8 @@ RUNS = [("make_training_fixtures.py", ["schedules"]), ("make_bert_fixtures.py", 
         ("make_deberta_fixtures.py", ["models"]), ("make_deberta_fixtures.py", ["models442"]),
         ("make_deberta_fixtures.py", ["tokenizer"]), ("make_heldout_fixtures.py", []),
         ("make_heldout_fixtures.py", ["t442"]), ("make_roberta_fixtures.py", []),
-        ("make_roberta_fixtures.py", ["--oracle", "t442"])]
+        ("make_roberta_fixtures.py", ["--oracle", "t442"]), ("make_deberta_fixtures.py", ["grads"]),
+        ("make_peft_fixtures.py", [])]
 REFUSAL = ("is this repository's transformers, not an oracle: run this generator with the oracle venv's interpreter "
            "(/tmp/t442/bin/python for 4.4.2, /tmp/hf/bin/python for latest)")
 
