@@ -192,13 +192,9 @@ def main():
                 f"trains; LoRA = r={LORA['r']}, alpha={LORA['alpha']} on query_proj/value_proj (this package's "
                 "apply_lora; PEFT's LoraConfig on the HF side), only LoRA, pooler and classifier train."
                 "\n\n" + table + "\n")
-        path = Path(__file__).resolve().parent / "RESULTS.md"
-        old = path.read_text() if path.exists() else "# Benchmarks\n"
-        if section + "\n" in old:  # replace this section only; other sections stay as they are
-            head, _, rest = old.partition(section + "\n")
-            tail = rest[rest.find("\n## "):] if "\n## " in rest else ""
-            old = head.rstrip("\n") + "\n" + tail
-        path.write_text(old.rstrip("\n") + "\n\n" + text)
+        from bench import write_section  # benchmarks/bench.py, beside this file
+
+        write_section(Path(__file__).resolve().parent / "RESULTS.md", section, text)
 
 
 if __name__ == "__main__":

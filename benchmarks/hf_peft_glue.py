@@ -60,6 +60,8 @@ def main():
     p.add_argument("--glue_dir", required=True)
     p.add_argument("--task", required=True, choices=sorted(TASKS))
     p.add_argument("--max_train_samples", type=int, default=None)
+    p.add_argument("--max_eval_samples", type=int, default=None, help="first N dev rows (default: all)")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU the Trainer finds")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--learning_rate", type=float, default=5e-4)
     p.add_argument("--num_train_epochs", type=float, default=1.0)
@@ -75,7 +77,6 @@ def main():
     args = p.parse_args()
 
     t_start = time.time()
-    import datasets
     import peft
     import torch
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
@@ -91,9 +92,10 @@ def main():
         if limit is not None:
             data = {k: v[:limit] for k, v in data.items()}
         enc = tokenizer(*[data[c] for c in columns], truncation=True, max_length=args.max_seq_length)
-        return datasets.Dataset.from_dict({**enc, "labels": data["label"]})
+        # a plain list of examples is a dataset to the Trainer: no `datasets` needed in this venv
+        return [{**{k: v[i] for k, v in enc.items()}, "labels": label} for i, label in enumerate(data["label"])]
 
-    train, dev = encode("train", args.max_train_samples), encode("dev", None)
+    train, dev = encode("train", args.max_train_samples), encode("dev", args.max_eval_samples)
     model = AutoModelForSequenceClassification.from_pretrained(args.model_dir, num_labels=num_labels)
     lora = peft.LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=0.0,
                            target_modules=["query", "value"], modules_to_save=["classifier"])
@@ -106,7 +108,7 @@ def main():
         num_train_epochs=args.num_train_epochs, weight_decay=args.weight_decay,
         warmup_steps=args.warmup_ratio,  # transformers 5: a float below 1 is a ratio of the total steps (ceil)
         lr_scheduler_type="linear", seed=args.seed, save_strategy="no", eval_strategy="no", logging_strategy="no",
-        report_to=[], disable_tqdm=True, use_cpu=True, dataloader_num_workers=0, remove_unused_columns=False,
+        report_to=[], disable_tqdm=True, use_cpu=args.device == "cpu", dataloader_num_workers=0, remove_unused_columns=False,
     )
     trainer = Trainer(model=model, args=targs, train_dataset=train, data_collator=DataCollatorWithPadding(tokenizer))
     t0 = time.time()
@@ -114,7 +116,7 @@ def main():
     t1 = time.time()
     pred = trainer.predict(dev)
     t2 = time.time()
-    labels = np.asarray(dev["labels"])
+    labels = np.asarray([row["labels"] for row in dev])
     preds = pred.predictions.squeeze(-1) if num_labels == 1 else pred.predictions
     result = {"side": "hf+peft", "task": args.task, "seed": args.seed, "train_samples": len(train),
               "dev_samples": len(dev), "trainable_params": trainable, "train_loss": train_out.training_loss,

@@ -374,7 +374,9 @@ def main(args=None):
 
     if training_args.use_deterministic_algorithms:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what CUDA needs for deterministic matmuls
-    torch.use_deterministic_algorithms(training_args.use_deterministic_algorithms)
+    if training_args.use_deterministic_algorithms or torch.are_deterministic_algorithms_enabled():
+        # only when it changes something: the call imports torch's compiler stack (~2 s)
+        torch.use_deterministic_algorithms(training_args.use_deterministic_algorithms)
 
     last_checkpoint = None
     if os.path.isdir(training_args.output_dir) and training_args.do_train and not training_args.overwrite_output_dir:
@@ -466,6 +468,13 @@ def main(args=None):
 
     label_to_id = label_mapping(model.config, label_list, data_args.task_name, num_labels)
     model_to_position = positions_of_model_ids(label_to_id, data_args.task_name, num_labels)
+    # Only the rows the run uses (those `take` keeps below) are tokenized: a --max_train_samples 2000 run on SST-2
+    # tokenizes 2,000 training rows, not 67,349.
+    limits = {"train": data_args.max_train_samples, "validation": data_args.max_val_samples,
+              "test": data_args.max_test_samples}
+    limit_of = {name: limits.get(name.split("_")[0]) for name in datasets}
+    datasets = {name: split if limit_of[name] is None else split.select(range(min(limit_of[name], len(split))))
+                for name, split in datasets.items()}
     with training_args.main_process_first():
         datasets = tokenize_datasets(datasets, tokenizer, data_args.task_name, label_to_id, data_args.max_seq_length,
                                      data_args.pad_to_max_length, data_args.overwrite_cache)

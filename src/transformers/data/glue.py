@@ -244,18 +244,19 @@ def load_glue(task_name, data_dir=None, cache_dir=None, splits=None):
 def glue_compute_metrics(task_name, preds, labels):
     """The GLUE metrics of a task (names as the `glue` metric of `datasets`), plus `combined_score`, their mean,
     when there are several. `preds` are class ids (or scores for STS-B), same shape as `labels`."""
-    from scipy.stats import pearsonr, spearmanr
-    from sklearn.metrics import f1_score, matthews_corrcoef
-
     preds, labels = np.asarray(preds), np.asarray(labels)
     if preds.shape != labels.shape:
         raise ValueError(f"predictions {preds.shape} and labels {labels.shape} differ in shape")
     name = _normalize(task_name)
+    # scipy/sklearn only where a metric needs them: importing them costs seconds, accuracy needs neither
     if name == "cola":
+        from sklearn.metrics import matthews_corrcoef
         result = {"matthews_correlation": float(matthews_corrcoef(labels, preds))}
     elif name == "stsb":
+        from scipy.stats import pearsonr, spearmanr
         result = {"pearson": float(pearsonr(preds, labels)[0]), "spearmanr": float(spearmanr(preds, labels)[0])}
     elif name in ("mrpc", "qqp"):
+        from sklearn.metrics import f1_score
         result = {"accuracy": float((preds == labels).mean()), "f1": float(f1_score(labels, preds))}
     elif name in ("sst2", "mnli", "mnlimm", "mnlimatched", "mnlimismatched", "qnli", "rte", "wnli", "ax"):
         result = {"accuracy": float((preds == labels).mean())}
