@@ -202,5 +202,5 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(work, t
     assert sorted(os.listdir(out)) == [f"checkpoint-{s}" for s in sorted(range(1, step), key=str)]
     from safetensors.torch import load_file
 
-    last = load_file(out / f"checkpoint-{step - 1}" / "model.safetensors")
+    last = load_file(out / f"checkpoint-{step - 1}" / "model_trainable.safetensors")  # LoRA + head
     assert all(bool(v.isfinite().all()) for v in last.values())

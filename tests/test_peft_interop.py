@@ -113,8 +113,9 @@ def _train(arch, out):
     ids = torch.randint(3, cfg.vocab_size, (12, 10), generator=g)
     data = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
             "labels": torch.randint(0, cfg.num_labels, (12,), generator=g)}
+    # whole-model checkpoints, which carry the PEFT adapter as well (trainable-only ones hold just the tensors)
     args = TrainingArguments(output_dir=str(out), report_to="none", disable_tqdm=True, max_steps=3, save_steps=2,
-                             learning_rate=0.05, per_device_train_batch_size=4, seed=0)
+                             learning_rate=0.05, per_device_train_batch_size=4, seed=0, save_trainable_only=False)
     trainer = Trainer(model=model, args=args, train_dataset=Rows(data))
     trainer.train()
     trainer.save_model()

@@ -498,6 +498,9 @@ def test_lora_run_resumes_from_the_last_checkpoint_bit_exact(work, tmp_path):
     run_glue.main(command(full))
     assert len([entry for entry in history(full) if "loss" in entry]) == 12  # logged to 4 decimals, as 4.4.2 did
     final = torch.load(full / "pytorch_model_lora.bin")
+    # LoRA checkpoints hold the trained tensors and a reference to the base; the final save the whole model
+    assert (full / "checkpoint-4" / "model_trainable.safetensors").is_file() and (full / "model.safetensors").is_file()
+    assert not (full / "checkpoint-4" / "model.safetensors").exists()
     for step in (4, 6):
         cut = tmp_path / f"cut_at_{step}"  # what a run killed after saving checkpoint-<step> leaves behind
         shutil.copytree(full / f"checkpoint-{step}", cut / f"checkpoint-{step}")

@@ -37,11 +37,12 @@ def write_payload(path, marker):
 
 @pytest.fixture(scope="module")
 def lora_run(work):
-    """One short LoRA run (2 steps, a checkpoint at step 2) on the sst2-like data."""
+    """One short LoRA run (2 steps, a checkpoint at step 2) on the sst2-like data. Its checkpoint holds the whole
+    model (--save_trainable_only false), so that every kind of torch file a checkpoint can hold is there."""
     out = work["root"] / "safe_lora_run"
     data = str(work["root"] / "sst2like")
     run(work, out, "--task_name", "sst2", "--data_dir", data, "--do_train", "--max_steps", "2",
-        "--save_strategy", "steps", "--save_steps", "2", *LORA)
+        "--save_strategy", "steps", "--save_steps", "2", "--save_trainable_only", "false", *LORA)
     return {"out": out, "data": data}
 
 

@@ -40,6 +40,19 @@ def load_state_dict_file(path, expected="a file written by torch.save(state_dict
     return sd
 
 
+def pretrained_weights_file(path, **hub):
+    """The weights file from_pretrained reads for `path`: the file itself, else model.safetensors (preferred) or
+    pytorch_model.bin of a folder or hub id. OSError with one line when there is neither."""
+    path = str(path)
+    if os.path.isfile(path):
+        return path
+    found = resolve_file(path, SAFE_WEIGHTS_NAME, **hub) or resolve_file(path, WEIGHTS_NAME, **hub)
+    if found is None:
+        raise OSError(f"{path} has neither {SAFE_WEIGHTS_NAME} nor {WEIGHTS_NAME}: "
+                      "pass a folder written by save_pretrained or a model id with PyTorch weights")
+    return found
+
+
 def _rename_legacy_keys(state_dict):
     """Old TF-converted checkpoints name LayerNorm parameters gamma/beta."""
     out = {}
@@ -177,14 +190,7 @@ class PreTrainedModel(nn.Module):
         config._name_or_path = path
 
         if state_dict is None:
-            archive = None
-            if path is not None and os.path.isfile(path):
-                archive = path
-            elif path is not None:
-                archive = resolve_file(path, SAFE_WEIGHTS_NAME, **hub) or resolve_file(path, WEIGHTS_NAME, **hub)
-                if archive is None:
-                    raise OSError(f"{path} has neither {SAFE_WEIGHTS_NAME} nor {WEIGHTS_NAME}: "
-                                  "pass a folder written by save_pretrained or a model id with PyTorch weights")
+            archive = pretrained_weights_file(path, **hub) if path is not None else None
             state_dict = load_state_dict_file(archive) if archive else {}
 
         model = cls(config, *model_args, **model_kwargs)
@@ -192,17 +198,22 @@ class PreTrainedModel(nn.Module):
         model.eval()
         return (model, info) if output_loading_info else model
 
-    def _load_pretrained_state_dict(self, state_dict, source, ignore_mismatched_sizes):
+    def aligned_state_dict(self, state_dict):
+        """A pretrained checkpoint's tensors under this model's names (legacy LayerNorm names, with or without the
+        base model's prefix)."""
         state_dict = _rename_legacy_keys(state_dict)
-        expected = self.state_dict()
         prefix = self.base_model_prefix
         has_base = prefix and hasattr(self, prefix)
         loaded_has_prefix = any(k.startswith(prefix + ".") for k in state_dict)
         if has_base and not loaded_has_prefix:  # a bare base-model checkpoint into a model with a head
-            state_dict = {f"{prefix}.{k}": v for k, v in state_dict.items()}
-        elif not has_base and loaded_has_prefix:  # a head-model checkpoint into the bare base model
-            state_dict = {k[len(prefix) + 1:] if k.startswith(prefix + ".") else k: v for k, v in state_dict.items()}
+            return {f"{prefix}.{k}": v for k, v in state_dict.items()}
+        if not has_base and loaded_has_prefix:  # a head-model checkpoint into the bare base model
+            return {k[len(prefix) + 1:] if k.startswith(prefix + ".") else k: v for k, v in state_dict.items()}
+        return state_dict
 
+    def _load_pretrained_state_dict(self, state_dict, source, ignore_mismatched_sizes):
+        state_dict = self.aligned_state_dict(state_dict)
+        expected = self.state_dict()
         mismatched = [(k, tuple(v.shape), tuple(expected[k].shape)) for k, v in state_dict.items()
                       if k in expected and v.shape != expected[k].shape]
         if mismatched and not ignore_mismatched_sizes:

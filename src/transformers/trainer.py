@@ -42,6 +42,7 @@ from .lora import lora_state_dict
 from .lora_interop import ADAPTER_DIR, save_peft_adapter
 from .optimization import AdamW, get_scheduler
 from .safe_loading import UnreadableCheckpoint, torch_load
+from .trainable_checkpoint import TrainableCheckpoints, base_of, is_trainable_only, rebuild_state_dict
 from .trainer_callback import (
     CallbackHandler,
     DefaultFlowCallback,
@@ -229,6 +230,7 @@ class Trainer:
         # mixed precision: autocast for both; fp16 also needs loss scaling against underflow. Under DeepSpeed
         # the engine casts the model and scales the loss itself.
         self.deepspeed = None  # the engine, built by train() under --deepspeed
+        self._trainable_checkpoints = None  # set by train() when checkpoints hold only what trains
         precision = torch.float16 if self.args.fp16 else torch.bfloat16 if self.args.bf16 else None
         self.amp_dtype = None if self.args.deepspeed else precision
         self.scaler = torch.amp.GradScaler("cuda") if self.args.fp16 and not self.args.deepspeed else None
@@ -365,6 +367,7 @@ class Trainer:
             set_seed(args.seed)
             self.model = self.model_init().to(args.device)
             self.optimizer, self.lr_scheduler = None, None
+        self._trainable_checkpoints = self._trainable_only_writer()
         if resume_from_checkpoint is True:
             resume_from_checkpoint = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
             if resume_from_checkpoint is None:
@@ -716,10 +719,30 @@ class Trainer:
             output_dir = output_dir if output_dir is not None else self.args.output_dir
             logger.info(f"Saving model checkpoint to {output_dir}")
             save_model_files(self.model, output_dir, self.tokenizer)
-            # plain values only: torch.load(weights_only=True) reads the .bin, anything reads the .json
-            torch.save(self.args.to_dict(), os.path.join(output_dir, TRAINING_ARGS_NAME))
-            with open(os.path.join(output_dir, TRAINING_ARGS_JSON), "w", encoding="utf-8") as f:
-                f.write(self.args.to_json_string() + "\n")
+            self._save_training_args(output_dir)
+
+    def _save_training_args(self, output_dir: str):
+        # plain values only: torch.load(weights_only=True) reads the .bin, anything reads the .json
+        torch.save(self.args.to_dict(), os.path.join(output_dir, TRAINING_ARGS_NAME))
+        with open(os.path.join(output_dir, TRAINING_ARGS_JSON), "w", encoding="utf-8") as f:
+            f.write(self.args.to_json_string() + "\n")
+
+    def _trainable_only_writer(self) -> Optional[TrainableCheckpoints]:
+        """What writes checkpoints of the trainable tensors only (see TrainingArguments.save_trainable_only), or
+        None when checkpoints hold the whole model."""
+        wanted, base = self.args.save_trainable_only, base_of(self.model)
+        if wanted is None:  # on when something is frozen and from_pretrained says where it came from
+            wanted = base is not None and not self.args.deepspeed and not all(
+                p.requires_grad for p in self.model.parameters())
+        if not wanted:
+            return None
+        if base is None:
+            raise ValueError("save_trainable_only needs a model loaded with from_pretrained: its checkpoints take "
+                             "the frozen tensors from those weights; load it so, or pass --save_trainable_only false")
+        trained = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        logger.info(f"checkpoints hold the {trained:,} trainable parameters and a reference to {base} "
+                    "(--save_trainable_only false: whole models)")
+        return TrainableCheckpoints(self.model, base)
 
     def _gathered_weights(self, modifier_rank: Optional[int] = None):
         """Under ZeRO-3 each process holds a slice of every weight: this block sees them whole (every process must
@@ -750,7 +773,11 @@ class Trainer:
                  "unlogged": _gather_in_rank_order(self._tr_loss.item())}
         if self.deepspeed is not None:  # each process writes its share of the optimizer state, with the schedule
             self.deepspeed.save_checkpoint(tmp)
-        self.save_model(tmp)
+        if self._trainable_checkpoints is None:
+            self.save_model(tmp)
+        elif zero:
+            self._trainable_checkpoints.save(tmp)
+            self._save_training_args(tmp)
         if zero:
             if self.deepspeed is None:
                 torch.save(self.optimizer.state_dict(), os.path.join(tmp, OPTIMIZER_NAME))
@@ -828,6 +855,10 @@ class Trainer:
         """Load a saved model's weights into self.model in place (keeps its requires_grad flags and LoRA setup)."""
         from .modeling_utils import load_state_dict_file
 
+        if is_trainable_only(folder):
+            logger.info(f"Rebuilding the model from its base model and the trained tensors of {folder}")
+            self.model.load_state_dict(rebuild_state_dict(self.model, folder))
+            return
         for name in (SAFE_WEIGHTS_NAME, WEIGHTS_NAME):
             path = os.path.join(folder, name)
             if os.path.isfile(path):

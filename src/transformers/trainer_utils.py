@@ -93,6 +93,14 @@ def is_main_process(local_rank: int) -> bool:
     return local_rank in (-1, 0)
 
 
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _file_digests(folder: str) -> Dict[str, Dict[str, Any]]:
     """{relative path: {"size", "sha256"}} for every file under `folder` except the manifest itself."""
     out = {}
@@ -100,13 +108,8 @@ def _file_digests(folder: str) -> Dict[str, Dict[str, Any]]:
         for name in files:
             path = os.path.join(root, name)
             rel = os.path.relpath(path, folder).replace(os.sep, "/")
-            if rel == CHECKPOINT_MANIFEST:
-                continue
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-            out[rel] = {"size": os.path.getsize(path), "sha256": digest.hexdigest()}
+            if rel != CHECKPOINT_MANIFEST:
+                out[rel] = {"size": os.path.getsize(path), "sha256": file_sha256(path)}
     return dict(sorted(out.items()))
 
 

@@ -132,6 +132,13 @@ class TrainingArguments:
     ignore_data_skip: bool = field(
         default=False, metadata={"help": "On resume, do not fast-forward the data to where training stopped."}
     )
+    save_trainable_only: Optional[bool] = field(
+        default=None,
+        metadata={"help": "checkpoint-N holds only the trainable tensors and a reference to the base model, which "
+                          "resume and load_best_model_at_end rebuild the model from; the final save keeps the whole "
+                          "model. Default: on when some parameters are frozen (LoRA, adapters, BitFit) and the "
+                          "model came from from_pretrained."},
+    )
     deepspeed: Optional[str] = field(
         default=None, metadata={"help": "DeepSpeed json config (e.g. scripts/ds_config_zero2.json); needs the "
                                         "deepspeed package."}
@@ -215,6 +222,9 @@ class TrainingArguments:
         if self.fp16 and self.device.type != "cuda":
             raise ValueError("fp16 mixed precision needs a CUDA device: drop --fp16 (or use --bf16 on CPU)")
         if self.deepspeed:
+            if self.save_trainable_only:
+                raise ValueError("--save_trainable_only does not apply under --deepspeed, whose checkpoints hold the "
+                                 "engine's whole state: leave it out")
             self._validate_deepspeed()
         unknown = set(self.report_to) - {"tensorboard"}
         if unknown:
