@@ -777,6 +777,7 @@ class Trainer:
             self.save_model(tmp)
         elif zero:
             self._trainable_checkpoints.save(tmp)
+            save_model_files(self.model, tmp, self.tokenizer, whole_model=False)
             self._save_training_args(tmp)
         if zero:
             if self.deepspeed is None:
@@ -1023,15 +1024,16 @@ def weight_decay_groups(model: nn.Module, weight_decay: float) -> List[Dict[str,
     return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
 
 
-def save_model_files(model: nn.Module, output_dir: str, tokenizer=None):
+def save_model_files(model: nn.Module, output_dir: str, tokenizer=None, whole_model: bool = True):
     """Write a model as every save of this package does: save_pretrained (a bare state dict for plain
     modules), the LoRA + head tensors when it has LoRA layers (pytorch_model_lora.bin, its safetensors twin and
     a PEFT adapter folder), the adapter + head tensors when it has adapters, and the tokenizer. Also used by
-    scripts that train without a Trainer (run_glue_no_trainer.py)."""
+    scripts that train without a Trainer (run_glue_no_trainer.py). `whole_model=False` leaves out the first
+    (trainable-only checkpoints): the LoRA/adapter files stay, as users pick warm starts from checkpoints."""
     os.makedirs(output_dir, exist_ok=True)
-    if hasattr(model, "save_pretrained"):
+    if whole_model and hasattr(model, "save_pretrained"):
         model.save_pretrained(output_dir)
-    else:
+    elif whole_model:
         torch.save(model.state_dict(), os.path.join(output_dir, WEIGHTS_NAME))
     if any("lora_" in name for name, _ in model.named_parameters()):
         from safetensors.torch import save_file
