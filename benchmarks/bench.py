@@ -443,9 +443,7 @@ def main():
             sections.append(f"### {title}\n\n{fn(args)}")
             loads.append(os.getloadavg()[0])
     ours, peer = versions(sys.executable), versions(args.peer_python)
-    header = (f"{SECTION}\n\n`python benchmarks/bench.py{' --quick' if args.quick else ''}"
-              f"{f' --threads {args.threads}' if args.threads else ''}"
-              f"{' --device ' + args.device if args.device != 'cpu' else ''} --write` on "
+    header = (f"{SECTION}\n\n`python benchmarks/bench.py {' '.join(sys.argv[1:])}` on "
               f"{datetime.date.today().isoformat()}: {os.cpu_count()}-core {cpu_name()}, device {args.device}, "
               f"{(time.time() - start) / 60:.0f} min. Ours: this package ({ours}); peer: {peer}. "
               f"Other jobs shared the CPU: 1-min load average {min(loads):.1f}-{max(loads):.1f} at the part "
