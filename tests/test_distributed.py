@@ -58,6 +58,10 @@ def launch(launcher, args, timeout=300, **popen):
     if popen:
         return subprocess.Popen(cmd, env=env, **popen)
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0 and "address already in use" in (result.stdout + result.stderr).lower():
+        # the free port found above was taken before the rendezvous bound it: one more try on another port
+        cmd[cmd.index("--master_port") + 1] = str(free_port())
+        result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
