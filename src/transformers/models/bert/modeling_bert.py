@@ -15,6 +15,7 @@ from ...activations import get_activation
 from ...lora import lora_linear
 from ...modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 from ...modeling_utils import PreTrainedModel
+from ...packing import dropout, packing_for
 from .configuration_bert import BertConfig
 
 
@@ -68,12 +69,15 @@ class BertSelfAttention(nn.Module):
     def _heads(self, x):  # (batch, seq, all_head) -> (batch, heads, seq, head_size)
         return x.view(*x.shape[:2], self.num_attention_heads, self.attention_head_size).transpose(1, 2)
 
-    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
-        q, k, v = (self._heads(layer(hidden_states)) for layer in (self.query, self.key, self.value))
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False, packing=None):
+        # packed tokens ([tokens, hidden], see transformers.packing) go back to (batch, seq) for attention only
+        padded = (lambda x: x) if packing is None else packing.unpack
+        q, k, v = (self._heads(padded(layer(hidden_states))) for layer in (self.query, self.key, self.value))
+        batch, length = q.shape[0], q.shape[2]
         if output_attentions or head_mask is not None or self.position_embedding_type != "absolute":
             scores = q @ k.transpose(-1, -2)
             if self.position_embedding_type != "absolute":
-                pos = torch.arange(hidden_states.shape[1], device=hidden_states.device)
+                pos = torch.arange(length, device=hidden_states.device)
                 rel = self.distance_embedding(pos[:, None] - pos[None, :] + self.max_position_embeddings - 1)
                 rel = rel.to(q.dtype)  # (len_l, len_r, head_size)
                 scores = scores + torch.einsum("bhld,lrd->bhlr", q, rel)
@@ -90,8 +94,8 @@ class BertSelfAttention(nn.Module):
             probs = None
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask,
                                                      dropout_p=self.dropout.p if self.training else 0.0)
-        context = context.transpose(1, 2).reshape(*hidden_states.shape[:2], self.all_head_size)
-        return context, probs
+        context = context.transpose(1, 2).reshape(batch, length, self.all_head_size)
+        return (context if packing is None else packing.pack(context)), probs
 
 
 class BertSelfOutput(nn.Module):
@@ -101,8 +105,8 @@ class BertSelfOutput(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, hidden_states, input_tensor):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+    def forward(self, hidden_states, input_tensor, packing=None):
+        return self.LayerNorm(dropout(self.dropout, self.dense(hidden_states), packing) + input_tensor)
 
 
 class BertAttention(nn.Module):
@@ -111,9 +115,9 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention(config)
         self.output = BertSelfOutput(config)
 
-    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
-        context, probs = self.self(hidden_states, attention_mask, head_mask, output_attentions)
-        return self.output(context, hidden_states), probs
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False, packing=None):
+        context, probs = self.self(hidden_states, attention_mask, head_mask, output_attentions, packing)
+        return self.output(context, hidden_states, packing), probs
 
 
 class BertIntermediate(nn.Module):
@@ -133,8 +137,8 @@ class BertOutput(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, hidden_states, input_tensor):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+    def forward(self, hidden_states, input_tensor, packing=None):
+        return self.LayerNorm(dropout(self.dropout, self.dense(hidden_states), packing) + input_tensor)
 
 
 class BertLayer(nn.Module):
@@ -144,9 +148,9 @@ class BertLayer(nn.Module):
         self.intermediate = BertIntermediate(config)
         self.output = BertOutput(config)
 
-    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
-        attention_output, probs = self.attention(hidden_states, attention_mask, head_mask, output_attentions)
-        return self.output(self.intermediate(attention_output), attention_output), probs
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False, packing=None):
+        attention_output, probs = self.attention(hidden_states, attention_mask, head_mask, output_attentions, packing)
+        return self.output(self.intermediate(attention_output), attention_output, packing), probs
 
 
 class BertEncoder(nn.Module):
@@ -156,20 +160,24 @@ class BertEncoder(nn.Module):
         self.layer = nn.ModuleList([BertLayer(config) for _ in range(config.num_hidden_layers)])
 
     def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False,
-                output_hidden_states=False):
+                output_hidden_states=False, packing=None):
+        if packing is not None:
+            hidden_states = packing.pack(hidden_states)
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
         for i, layer in enumerate(self.layer):
             layer_head_mask = head_mask[i] if head_mask is not None else None
             if getattr(self.config, "gradient_checkpointing", False) and self.training:
                 hidden_states, probs = checkpoint(layer, hidden_states, attention_mask, layer_head_mask,
-                                                  output_attentions, use_reentrant=False)
+                                                  output_attentions, packing, use_reentrant=False)
             else:
-                hidden_states, probs = layer(hidden_states, attention_mask, layer_head_mask, output_attentions)
+                hidden_states, probs = layer(hidden_states, attention_mask, layer_head_mask, output_attentions, packing)
             if output_hidden_states:
                 all_hidden += (hidden_states,)
             if output_attentions:
                 all_attentions += (probs,)
+        if packing is not None:
+            hidden_states = packing.unpack(hidden_states)
         return hidden_states, all_hidden, all_attentions
 
 
@@ -209,7 +217,9 @@ class BertModel(BertPreTrainedModel):
         self.init_weights()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+                inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None, packing=None):
+        """packing (a transformers.packing.PackedTokens, from a classification head) runs the encoder on the kept
+        tokens only; the other rows of last_hidden_state are then zeros."""
         cfg = self.config
         output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
@@ -231,7 +241,7 @@ class BertModel(BertPreTrainedModel):
             head_mask = head_mask[:, None, :, None, None]
 
         sequence_output, all_hidden, all_attentions = self.encoder(
-            embedding_output, extended_mask, head_mask, output_attentions, output_hidden_states)
+            embedding_output, extended_mask, head_mask, output_attentions, output_hidden_states, packing)
         pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
         if not return_dict:
             return tuple(x for x in (sequence_output, pooled_output, all_hidden, all_attentions) if x is not None)
@@ -248,16 +258,21 @@ class BertForSequenceClassification(BertPreTrainedModel):
         self.bert = BertModel(config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.pack_tokens = True  # run on real tokens only (transformers.packing); False: the padded computation
         self.init_weights()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
                 return_dict=None):
-        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        cfg = self.config
+        return_dict = cfg.use_return_dict if return_dict is None else return_dict
+        output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
+        packing = packing_for(self, attention_mask, output_attentions, output_hidden_states, head_mask is not None)
         outputs = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                             position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
                             output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-                            return_dict=True)
+                            return_dict=True, packing=packing)
         logits = self.classifier(self.dropout(outputs.pooler_output))
 
         loss = None

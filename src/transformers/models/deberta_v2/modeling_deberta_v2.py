@@ -50,6 +50,7 @@ from ...adapters import adapt, attention_adapter, ffn_adapter
 from ...lora import lora_linear
 from ...modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 from ...modeling_utils import PreTrainedModel
+from ...packing import dropout, packing_for
 from .configuration_deberta_v2 import DebertaV2Config
 
 
@@ -224,11 +225,13 @@ class DisentangledSelfAttention(nn.Module):
         return bias
 
     def forward(self, hidden_states, key_mask, query_mask, positions=None, rel_embeddings=None,
-                output_attentions=False):
-        batch, length = hidden_states.shape[:2]
-        query = self._heads(self.query_proj(hidden_states)) * self.inv_scale  # [heads * B, L, d]
-        key = self._heads(self.key_proj(hidden_states))
-        value = self._heads(self.value_proj(hidden_states))
+                output_attentions=False, packing=None):
+        # packed tokens ([tokens, hidden], see transformers.packing) go back to [B, L] for attention only
+        padded = (lambda x: x) if packing is None else packing.unpack
+        query, key, value = (padded(proj(hidden_states)) for proj in (self.query_proj, self.key_proj, self.value_proj))
+        batch, length = query.shape[:2]
+        query = self._heads(query) * self.inv_scale  # [heads * B, L, d]
+        key, value = self._heads(key), self._heads(value)
 
         if self.relative_attention and self.pos_att_type:  # the content score accumulates into the new bias
             scores = self.position_bias(query, key, rel_embeddings, positions).baddbmm_(query, key.transpose(1, 2))
@@ -243,6 +246,8 @@ class DisentangledSelfAttention(nn.Module):
         probs = torch.softmax(scores, dim=-1)
         context = torch.bmm(self.dropout(probs), value).view(self.num_heads, batch, length, self.head_size)
         context = (context * query_mask.transpose(0, 1)).permute(1, 2, 0, 3).flatten(-2)  # [B, L, heads * d]
+        if packing is not None:
+            context = packing.pack(context)
         if not output_attentions:
             return context, None
         return context, probs.view(shape).transpose(0, 1) * query_mask
@@ -256,8 +261,9 @@ class DebertaV2SelfOutput(nn.Module):
         self.dropout = Dropout(config.hidden_dropout_prob)
         self.adapter = attention_adapter(config)  # houlsby only
 
-    def forward(self, hidden_states, input_tensor):
-        hidden = adapt(self.adapter, self.dropout(self.dense(hidden_states)), input_tensor, self.LayerNorm)
+    def forward(self, hidden_states, input_tensor, packing=None):
+        hidden = adapt(self.adapter, dropout(self.dropout, self.dense(hidden_states), packing), input_tensor,
+                       self.LayerNorm)
         return self.LayerNorm(hidden + input_tensor)
 
 
@@ -267,9 +273,11 @@ class DebertaV2Attention(nn.Module):
         self.self = DisentangledSelfAttention(config)
         self.output = DebertaV2SelfOutput(config)
 
-    def forward(self, hidden_states, key_mask, query_mask, positions, rel_embeddings, output_attentions=False):
-        context, probs = self.self(hidden_states, key_mask, query_mask, positions, rel_embeddings, output_attentions)
-        return self.output(context, hidden_states), probs
+    def forward(self, hidden_states, key_mask, query_mask, positions, rel_embeddings, output_attentions=False,
+                packing=None):
+        context, probs = self.self(hidden_states, key_mask, query_mask, positions, rel_embeddings, output_attentions,
+                                   packing)
+        return self.output(context, hidden_states, packing), probs
 
 
 class DebertaV2Intermediate(nn.Module):
@@ -290,8 +298,9 @@ class DebertaV2Output(nn.Module):
         self.dropout = Dropout(config.hidden_dropout_prob)
         self.adapter = ffn_adapter(config)  # houlsby and pfeiffer
 
-    def forward(self, hidden_states, input_tensor):
-        hidden = adapt(self.adapter, self.dropout(self.dense(hidden_states)), input_tensor, self.LayerNorm)
+    def forward(self, hidden_states, input_tensor, packing=None):
+        hidden = adapt(self.adapter, dropout(self.dropout, self.dense(hidden_states), packing), input_tensor,
+                       self.LayerNorm)
         return self.LayerNorm(hidden + input_tensor)
 
 
@@ -302,10 +311,11 @@ class DebertaV2Layer(nn.Module):
         self.intermediate = DebertaV2Intermediate(config)
         self.output = DebertaV2Output(config)
 
-    def forward(self, hidden_states, key_mask, query_mask, positions, rel_embeddings, output_attentions=False):
+    def forward(self, hidden_states, key_mask, query_mask, positions, rel_embeddings, output_attentions=False,
+                packing=None):
         attention_output, probs = self.attention(hidden_states, key_mask, query_mask, positions, rel_embeddings,
-                                                 output_attentions)
-        return self.output(self.intermediate(attention_output), attention_output), probs
+                                                 output_attentions, packing)
+        return self.output(self.intermediate(attention_output), attention_output, packing), probs
 
 
 class ConvLayer(nn.Module):
@@ -359,7 +369,10 @@ class DebertaV2Encoder(nn.Module):
                                                      self.max_relative_positions, device)
         return self._positions[key]
 
-    def forward(self, hidden_states, attention_mask, output_hidden_states=False, output_attentions=False):
+    def forward(self, hidden_states, attention_mask, output_hidden_states=False, output_attentions=False,
+                packing=None):
+        """packing (a transformers.packing.PackedTokens; not with the conv layer, which mixes neighbours) runs the
+        layers on the kept tokens only; the other rows of last_hidden_state are then zeros."""
         if attention_mask.dim() == 2:  # [B, L] -> query row mask and key mask
             input_mask = attention_mask.bool()
             key_mask = input_mask[:, None, None, :]
@@ -376,15 +389,17 @@ class DebertaV2Encoder(nn.Module):
 
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
-        output = hidden_states
+        output = hidden_states if packing is None else packing.pack(hidden_states)
         for i, layer in enumerate(self.layer):
-            output, probs = layer(output, key_mask, query_mask, positions, rel_embeddings, output_attentions)
+            output, probs = layer(output, key_mask, query_mask, positions, rel_embeddings, output_attentions, packing)
             if i == 0 and self.conv is not None:
                 output = self.conv(hidden_states, output, input_mask)
             if output_hidden_states:
                 all_hidden = all_hidden + (output,)
             if output_attentions:
                 all_attentions = all_attentions + (probs,)
+        if packing is not None:
+            output = packing.unpack(output)
         return BaseModelOutput(last_hidden_state=output, hidden_states=all_hidden, attentions=all_attentions)
 
 
@@ -412,7 +427,7 @@ class DebertaV2Model(DebertaV2PreTrainedModel):
         self.init_weights()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+                inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None, packing=None):
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = (self.config.output_hidden_states if output_hidden_states is None
                                 else output_hidden_states)
@@ -427,7 +442,7 @@ class DebertaV2Model(DebertaV2PreTrainedModel):
             token_type_ids = torch.zeros(shape, dtype=torch.long, device=device)
         input_mask = attention_mask if attention_mask.dim() == 2 else attention_mask.sum(-2) > 0
         embeddings = self.embeddings(input_ids, token_type_ids, position_ids, input_mask, inputs_embeds)
-        out = self.encoder(embeddings, attention_mask, output_hidden_states, output_attentions)
+        out = self.encoder(embeddings, attention_mask, output_hidden_states, output_attentions, packing)
         if not return_dict:
             return tuple(v for v in (out.last_hidden_state, out.hidden_states, out.attentions) if v is not None)
         return out
@@ -470,6 +485,7 @@ class DebertaV2ForSequenceClassification(DebertaV2PreTrainedModel):
         self.classifier = nn.Linear(self.pooler.output_dim, config.num_labels)
         cls_dropout = getattr(config, "cls_dropout", None)
         self.dropout = Dropout(config.hidden_dropout_prob if cls_dropout is None else cls_dropout)
+        self.pack_tokens = True  # run on real tokens only (transformers.packing); False: the padded computation
         self.init_weights()
 
     def cutoff_inputs(self, input_ids, attention_mask):
@@ -512,10 +528,15 @@ class DebertaV2ForSequenceClassification(DebertaV2PreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                 inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
-        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        cfg = self.config
+        return_dict = cfg.use_return_dict if return_dict is None else return_dict
+        output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
+        packing = packing_for(self, attention_mask, output_attentions, output_hidden_states,
+                              self.deberta.encoder.conv is not None)
         kwargs = dict(attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
                       output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-                      return_dict=True)
+                      return_dict=True, packing=packing)
         outputs = self.deberta(input_ids, inputs_embeds=inputs_embeds, **kwargs)
         logits = self._logits(outputs)
 

@@ -18,6 +18,7 @@ from ...adapters import adapt, attention_adapter, ffn_adapter
 from ...lora import lora_linear
 from ...modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, SequenceClassifierOutput
 from ...modeling_utils import PreTrainedModel
+from ...packing import dropout, packing_for
 from .configuration_roberta import RobertaConfig
 
 
@@ -84,9 +85,11 @@ class RobertaSelfAttention(nn.Module):
     def _heads(self, x):  # [batch, len, hidden] -> [batch, heads, len, head_size]
         return x.view(*x.shape[:2], self.num_attention_heads, self.attention_head_size).transpose(1, 2)
 
-    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
-        q, k, v = self._heads(self.query(hidden_states)), self._heads(self.key(hidden_states)), \
-            self._heads(self.value(hidden_states))
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False, packing=None):
+        # packed tokens ([tokens, hidden], see transformers.packing) go back to [batch, len] for attention only
+        padded = (lambda x: x) if packing is None else packing.unpack
+        q, k, v = (self._heads(padded(layer(hidden_states))) for layer in (self.query, self.key, self.value))
+        batch, length = q.shape[0], q.shape[2]
         if self.position_embedding_type == "absolute" and head_mask is None and not output_attentions:
             # Fused kernel; attention_mask is additive (0 keep, -10000 drop) as in 4.4.2.
             p = self.dropout.p if self.training else 0.0
@@ -95,7 +98,6 @@ class RobertaSelfAttention(nn.Module):
         else:
             scores = q @ k.transpose(-1, -2)
             if self.position_embedding_type != "absolute":
-                length = hidden_states.shape[1]
                 pos = torch.arange(length, device=hidden_states.device)
                 distance = pos[:, None] - pos[None, :] + self.max_position_embeddings - 1
                 rel = self.distance_embedding(distance).to(q.dtype)  # [len, len, head_size]
@@ -109,8 +111,8 @@ class RobertaSelfAttention(nn.Module):
             if head_mask is not None:
                 probs = probs * head_mask
             context = probs @ v
-        context = context.transpose(1, 2).reshape(*hidden_states.shape[:2], self.all_head_size)
-        return context, probs
+        context = context.transpose(1, 2).reshape(batch, length, self.all_head_size)
+        return (context if packing is None else packing.pack(context)), probs
 
 
 class RobertaSelfOutput(nn.Module):
@@ -121,8 +123,9 @@ class RobertaSelfOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.adapter = attention_adapter(config)  # houlsby only; registered last, so drawn last by init_weights
 
-    def forward(self, hidden_states, input_tensor):
-        hidden = adapt(self.adapter, self.dropout(self.dense(hidden_states)), input_tensor, self.LayerNorm)
+    def forward(self, hidden_states, input_tensor, packing=None):
+        hidden = adapt(self.adapter, dropout(self.dropout, self.dense(hidden_states), packing), input_tensor,
+                       self.LayerNorm)
         return self.LayerNorm(hidden + input_tensor)
 
 
@@ -132,9 +135,9 @@ class RobertaAttention(nn.Module):
         self.self = RobertaSelfAttention(config)
         self.output = RobertaSelfOutput(config)
 
-    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
-        context, probs = self.self(hidden_states, attention_mask, head_mask, output_attentions)
-        return self.output(context, hidden_states), probs
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False, packing=None):
+        context, probs = self.self(hidden_states, attention_mask, head_mask, output_attentions, packing)
+        return self.output(context, hidden_states, packing), probs
 
 
 class RobertaIntermediate(nn.Module):
@@ -155,8 +158,9 @@ class RobertaOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.adapter = ffn_adapter(config)  # houlsby and pfeiffer
 
-    def forward(self, hidden_states, input_tensor):
-        hidden = adapt(self.adapter, self.dropout(self.dense(hidden_states)), input_tensor, self.LayerNorm)
+    def forward(self, hidden_states, input_tensor, packing=None):
+        hidden = adapt(self.adapter, dropout(self.dropout, self.dense(hidden_states), packing), input_tensor,
+                       self.LayerNorm)
         return self.LayerNorm(hidden + input_tensor)
 
 
@@ -167,9 +171,9 @@ class RobertaLayer(nn.Module):
         self.intermediate = RobertaIntermediate(config)
         self.output = RobertaOutput(config)
 
-    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False):
-        attention_output, probs = self.attention(hidden_states, attention_mask, head_mask, output_attentions)
-        return self.output(self.intermediate(attention_output), attention_output), probs
+    def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False, packing=None):
+        attention_output, probs = self.attention(hidden_states, attention_mask, head_mask, output_attentions, packing)
+        return self.output(self.intermediate(attention_output), attention_output, packing), probs
 
 
 class RobertaEncoder(nn.Module):
@@ -179,20 +183,25 @@ class RobertaEncoder(nn.Module):
         self.layer = nn.ModuleList([RobertaLayer(config) for _ in range(config.num_hidden_layers)])
 
     def forward(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False,
-                output_hidden_states=False):
+                output_hidden_states=False, packing=None):
+        if packing is not None:
+            hidden_states = packing.pack(hidden_states)
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
         for i, layer in enumerate(self.layer):
             layer_head_mask = head_mask[i] if head_mask is not None else None
             if getattr(self.config, "gradient_checkpointing", False) and self.training:
                 hidden_states, probs = torch.utils.checkpoint.checkpoint(
-                    layer, hidden_states, attention_mask, layer_head_mask, output_attentions, use_reentrant=False)
+                    layer, hidden_states, attention_mask, layer_head_mask, output_attentions, packing,
+                    use_reentrant=False)
             else:
-                hidden_states, probs = layer(hidden_states, attention_mask, layer_head_mask, output_attentions)
+                hidden_states, probs = layer(hidden_states, attention_mask, layer_head_mask, output_attentions, packing)
             if output_hidden_states:
                 all_hidden += (hidden_states,)
             if output_attentions:
                 all_attentions += (probs,)
+        if packing is not None:
+            hidden_states = packing.unpack(hidden_states)
         return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions)
 
 
@@ -238,7 +247,9 @@ class RobertaModel(RobertaPreTrainedModel):
         self.init_weights()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+                inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None, packing=None):
+        """packing (a transformers.packing.PackedTokens, from a classification head) runs the encoder on the kept
+        tokens only; the other rows of last_hidden_state are then zeros."""
         cfg = self.config
         output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
@@ -257,6 +268,7 @@ class RobertaModel(RobertaPreTrainedModel):
             head_mask=_expand_head_mask(head_mask, cfg.num_hidden_layers, embedding_output.dtype),
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
+            packing=packing,
         )
         sequence_output = encoder_outputs.last_hidden_state
         pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
@@ -300,16 +312,21 @@ class RobertaForSequenceClassification(RobertaPreTrainedModel):
         self.num_labels = config.num_labels
         self.roberta = RobertaModel(config, add_pooling_layer=False)
         self.classifier = RobertaClassificationHead(config)
+        self.pack_tokens = True  # run on real tokens only (transformers.packing); False: the padded computation
         self.init_weights()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
                 return_dict=None):
-        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        cfg = self.config
+        return_dict = cfg.use_return_dict if return_dict is None else return_dict
+        output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
+        packing = packing_for(self, attention_mask, output_attentions, output_hidden_states, head_mask is not None)
         outputs = self.roberta(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                                position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds,
                                output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-                               return_dict=True)
+                               return_dict=True, packing=packing)
         logits = self.classifier(outputs.last_hidden_state)
         loss = sequence_classification_loss(logits, labels, self.num_labels) if labels is not None else None
         if not return_dict:

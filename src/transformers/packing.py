@@ -1,0 +1,73 @@
+"""Packed tokens: run the per-token work of an encoder on the real tokens of a padded batch only.
+
+A GLUE batch is padded to its longest sentence, so often half of its rows are padding. Everything in a
+Transformer layer except attention treats each token on its own (projections, LoRA, feed-forward, adapters,
+LayerNorm, residuals, dropout), so those parts run on a [tokens, hidden] matrix that holds only the real tokens;
+attention puts queries, keys and values back into [batch, len] and takes the context rows out again.
+
+The result is the padded model's for every token a classification head reads:
+  * a padding key scores -10000 (or is masked to the minimum) and so gets probability exactly 0 in the padded
+    model; here its key and value are zeros, with the same probability 0, so it adds exactly nothing either way,
+    and no gradient reaches it in either case;
+  * dropout draws its mask for the whole padded [batch, len, hidden] tensor, the very draws the padded model makes,
+    and applies the rows of the real tokens; later random numbers are therefore unchanged too.
+Only padding rows of the last hidden state differ (zeros here): heads that read the first token use it, nothing
+else. Position 0 of every row is always computed, padding or not, since that is the token a head reads.
+"""
+import torch
+import torch.nn.functional as F
+
+
+class PackedTokens:
+    """The kept positions of a [batch, len] batch (flat indices into batch * len), with pack/unpack/dropout."""
+
+    def __init__(self, keep):
+        self.batch, self.length = keep.shape
+        self.index = keep.reshape(-1).nonzero().squeeze(1)
+
+    @classmethod
+    def for_batch(cls, attention_mask):
+        """PackedTokens for a [batch, len] 1/0 mask, or None when packing would change a result or save nothing:
+        no padding, a pairwise (3-D) mask, or a row without any real token (it attends to its padding)."""
+        if attention_mask is None or attention_mask.dim() != 2:
+            return None
+        real = attention_mask != 0
+        if bool(real.all()) or not bool(real.any(dim=1).all()):
+            return None
+        keep = real.clone()
+        keep[:, 0] = True
+        return cls(keep)
+
+    def pack(self, x):
+        """[batch, len, ...] -> [kept tokens, ...]"""
+        return x.reshape(self.batch * self.length, *x.shape[2:]).index_select(0, self.index)
+
+    def unpack(self, x):
+        """[kept tokens, ...] -> [batch, len, ...], zeros at the positions not kept."""
+        full = x.new_zeros(self.batch * self.length, *x.shape[1:])
+        return full.index_copy(0, self.index, x).view(self.batch, self.length, *x.shape[1:])
+
+    def dropout(self, module, x):
+        """module (an nn.Dropout) applied to packed x exactly as to the padded tensor, kept rows only."""
+        if not module.training or module.p == 0:
+            return x
+        # The padded model's mask and scale, drawn over the padded shape: ones through the same dropout call give
+        # 0 or 1 / (1 - p) per element, exactly the factor that call multiplies the padded tensor by.
+        factor = module(x.new_ones(self.batch * self.length, *x.shape[1:]))
+        return x * factor.index_select(0, self.index)
+
+
+def packing_for(model, attention_mask, *unpacked_requests):
+    """PackedTokens for a classification model's forward, or None when it must run padded: an output that needs
+    every position (hidden states, attentions, a head mask: pass them as `unpacked_requests`), packing switched off
+    (model.pack_tokens = False), or LoRA dropout in training (it draws over its input's shape inside loralib)."""
+    config = model.config
+    lora_dropout = getattr(config, "apply_lora", False) and (getattr(config, "lora_dropout", 0.0) or 0.0) > 0
+    if not model.pack_tokens or any(unpacked_requests) or (lora_dropout and model.training):
+        return None
+    return PackedTokens.for_batch(attention_mask)
+
+
+def dropout(module, x, packing):
+    """module(x), or its packed equivalent when packing is on."""
+    return module(x) if packing is None else packing.dropout(module, x)
