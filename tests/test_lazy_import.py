@@ -61,3 +61,42 @@ def test_datasets_hashes_a_tokenizer_through_the_lazy_package():
         f"                                        merges_file={fixture + '/merges.txt'!r})\n"
         "print(json.dumps([Hasher.hash(tok), Hasher.hash(tok)]))")
     assert result[0] == result[1] and len(result[0]) == 16
+
+
+RUN_GLUE = str(Path(__file__).resolve().parents[1] / "examples" / "text-classification" / "run_glue.py")
+
+
+def _run_glue(*argv):
+    """run_glue.py with `argv` in a fresh interpreter: its exit status, stdout, stderr and the heavy modules that
+    were loaded by the time it exited."""
+    code = (
+        "import json, runpy, sys\n"
+        f"sys.argv = ['run_glue.py', *{list(argv)!r}]\n"
+        "status = 0\n"
+        "try:\n"
+        f"    runpy.run_path({RUN_GLUE!r}, run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    status = e.code\n"
+        f"print(json.dumps([status, [m for m in {HEAVY!r} if m in sys.modules]]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=SRC))
+    *text, last = out.stdout.strip().splitlines()
+    status, loaded = json.loads(last)
+    return status, "\n".join(text), out.stderr, loaded
+
+
+def test_run_glue_help_loads_no_heavy_module():
+    status, text, _, loaded = _run_glue("--help")
+    assert status == 0 and loaded == []
+    # the whole parser was built: the script's own flags and TrainingArguments'
+    assert all(flag in text for flag in ("--task_name", "--apply_lora", "--learning_rate", "--cls_dropout"))
+
+
+def test_run_glue_argument_errors_are_one_line_without_heavy_modules():
+    required = ["--model_name_or_path", "m", "--output_dir", "o", "--task_name", "sst2"]
+    for extra, words in ((["--no_such_flag"], "unrecognized arguments: --no_such_flag"),
+                         (["--learning_rate", "fast"], "--learning_rate"),
+                         (["--do_train", "maybe"], "'maybe' is not a boolean")):
+        status, _, err, loaded = _run_glue(*required, *extra)
+        assert status == 2 and loaded == [], extra
+        assert len(err.strip().splitlines()) == 1 and err.startswith("run_glue.py: error: ") and words in err, err

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+import transformers
+from transformers.trainer import Trainer
+
 sys.path.insert(0, os.path.dirname(__file__))
 from glue_utils import FILLER, MARKERS, ODD, write_glue_task  # noqa: E402
 
@@ -260,10 +263,11 @@ def test_padding_to_max_length_changes_nothing(work, tmp_path):
 
 
 def first_training_forward(monkeypatch):
-    """Make run_glue's Trainer record the model's tensors as its first training forward pass sees them."""
+    """Make run_glue's Trainer record the model's tensors as its first training forward pass sees them (main()
+    imports Trainer from transformers after parsing its arguments: the patch goes there)."""
     seen = {}
 
-    class Recording(run_glue.Trainer):
+    class Recording(Trainer):
         def train(self, *args, **kwargs):
             def hook(module, inputs):
                 if module.training and not seen:
@@ -274,7 +278,7 @@ def first_training_forward(monkeypatch):
             finally:
                 handle.remove()
 
-    monkeypatch.setattr(run_glue, "Trainer", Recording)
+    monkeypatch.setattr(transformers, "Trainer", Recording)
     return seen
 
 

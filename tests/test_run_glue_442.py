@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import transformers
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "training" / "run_glue_lora"
 SPEED = ("_runtime", "_per_second")
@@ -36,7 +38,7 @@ def ours(tmp_path_factory):
     spec = json.loads((FIXTURE / "args.json").read_text())
     seen = {"raw_losses": []}
 
-    class Recording(run_glue.Trainer):
+    class Recording(transformers.Trainer):
         def train(self, *args, **kwargs):
             seen["train_ids"] = [[row["input_ids"], row["label"]] for row in self.train_dataset]
             seen["init"] = {n: p.detach().clone() for n, p in self.model.named_parameters() if p.requires_grad}
@@ -47,7 +49,6 @@ def ours(tmp_path_factory):
             seen["raw_losses"].append(loss.item())
             return loss
 
-    run_glue.Trainer = Recording
     out = tmp_path_factory.mktemp("run_glue_442")
     argv = ["--model_name_or_path", str(FIXTURE / "base"), "--task_name", spec["task_name"],
             "--data_dir", str(FIXTURE / "RTE"), "--output_dir", str(out), "--do_train", "--do_eval",
@@ -56,7 +57,9 @@ def ours(tmp_path_factory):
     for name, value in spec["training"].items():
         argv += [f"--{name}", str(value).lower() if isinstance(value, bool) else str(value)]
     torch.set_num_threads(1)  # a 32-wide model: threads only add overhead
-    run_glue.main(argv)
+    with pytest.MonkeyPatch.context() as patch:  # main() imports its Trainer from transformers
+        patch.setattr(transformers, "Trainer", Recording)
+        run_glue.main(argv)
     seen["state"] = json.loads((out / "trainer_state.json").read_text())
     seen["final"] = torch.load(out / "pytorch_model_lora.bin", weights_only=True)
     seen["eval"] = json.loads((out / "eval_results.json").read_text())

@@ -26,23 +26,11 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
-import torch
 
+# Only what parsing the arguments needs is imported here: torch, datasets, tokenizers and the models come in main()
+# once the arguments are known, so that --help and a bad flag answer at once.
 import transformers
-from transformers import (
-    AutoConfig,
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    DataCollatorWithPadding,
-    EvalPrediction,
-    HfArgumentParser,
-    PretrainedConfig,
-    Trainer,
-    TrainingArguments,
-    default_data_collator,
-    set_seed,
-)
-from transformers.adapters import load_adapter_state_dict
+from transformers import EvalPrediction, HfArgumentParser, PretrainedConfig, TrainingArguments
 from transformers.data.glue import (
     GLUE_TASK_TO_KEYS,
     GlueDataError,
@@ -51,8 +39,6 @@ from transformers.data.glue import (
     glue_submission,
     load_glue,
 )
-from transformers.lora import count_parameters, fork_trainable_rule, load_lora_state_dict
-from transformers.safe_loading import UnreadableCheckpoint
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, CheckpointSaveError, NonFiniteLoss, get_last_checkpoint
 
 task_to_keys = {task: keys for task, keys in GLUE_TASK_TO_KEYS.items() if task != "ax"}  # ax has no train set
@@ -371,6 +357,20 @@ def check_writable(folder):
 def main(args=None):
     parser = HfArgumentParser((ModelArguments, DataTrainingArguments, TrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args)
+
+    import torch
+    from transformers import (
+        AutoConfig,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        default_data_collator,
+        set_seed,
+    )
+    from transformers.adapters import load_adapter_state_dict
+    from transformers.lora import count_parameters, fork_trainable_rule, load_lora_state_dict
+    from transformers.safe_loading import UnreadableCheckpoint
 
     if training_args.use_deterministic_algorithms:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what CUDA needs for deterministic matmuls

@@ -9,7 +9,6 @@ from enum import Enum
 from typing import Any, Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
-import torch
 
 from .utils import logging
 
@@ -80,6 +79,8 @@ def set_seed(seed: int):
     PYTHONHASHSEED only affects child processes (e.g. dataloader workers); CUBLAS_WORKSPACE_CONFIG is what
     cuBLAS needs for deterministic matmuls when `torch.use_deterministic_algorithms(True)` is on.
     """
+    import torch  # here, not at the top: argument parsing (which needs this module's enums) must not load torch
+
     os.environ["PYTHONHASHSEED"] = str(seed)
     os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":16:8"
     random.seed(seed)
@@ -176,6 +177,8 @@ def denumpify_detensorize(obj: Any) -> Any:
         return {k: denumpify_detensorize(v) for k, v in obj.items()}
     if isinstance(obj, np.generic):
         return obj.item()
+    import torch
+
     if isinstance(obj, torch.Tensor) and obj.numel() == 1:
         return obj.item()
     return obj

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import Enum
 from functools import cached_property
-from typing import Any, Dict, List, Optional
-
-import torch
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from .trainer_utils import IntervalStrategy, SchedulerType
 from .utils import logging
+
+if TYPE_CHECKING:
+    import torch  # imported where a method needs it: parsing arguments (and --help) must not load torch
 
 logger = logging.get_logger(__name__)
 
@@ -256,7 +257,9 @@ class TrainingArguments:
         return self.per_device_eval_batch_size * max(1, self.n_gpu)
 
     @cached_property
-    def _setup_devices(self) -> torch.device:
+    def _setup_devices(self) -> "torch.device":
+        import torch
+
         cuda = torch.cuda.is_available() and not self.no_cuda
         device = torch.device("cuda", max(self.local_rank, 0)) if cuda else torch.device("cpu")
         if cuda:
@@ -274,7 +277,7 @@ class TrainingArguments:
         return device
 
     @property
-    def device(self) -> torch.device:
+    def device(self) -> "torch.device":
         return self._setup_devices
 
     @property
@@ -285,12 +288,16 @@ class TrainingArguments:
     @property
     def world_size(self) -> int:
         """Number of training processes (1 without a launcher)."""
+        import torch
+
         self._setup_devices
         return torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
 
     @property
     def process_index(self) -> int:
         """Global rank of this process (0 is the one that logs and saves)."""
+        import torch
+
         self._setup_devices
         return torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
 
@@ -298,6 +305,8 @@ class TrainingArguments:
     def main_process_first(self):
         """Let process 0 run the block (e.g. tokenize and cache a dataset) before the others, which then reuse
         its result; without a process group it just runs the block."""
+        import torch
+
         multi = self.world_size > 1
         if multi and self.process_index != 0:
             torch.distributed.barrier()
@@ -319,6 +328,8 @@ class TrainingArguments:
 
     def to_sanitized_dict(self) -> Dict[str, Any]:
         """Flat dict of TensorBoard-hparams-friendly values (others as str)."""
+        import torch
+
         valid = (bool, int, float, str, torch.Tensor)
         return {k: v if isinstance(v, valid) else str(v) for k, v in self.to_dict().items()}
 
@@ -330,5 +341,7 @@ def _free_port() -> int:
 
 
 def _leave_process_group():
+    import torch
+
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
