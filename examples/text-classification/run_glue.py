@@ -137,6 +137,11 @@ class ModelArguments:
         metadata={"help": "Re-initialise checkpoint tensors whose shape differs from the model's (e.g. the head of "
                           "a model fine-tuned with another number of labels)."},
     )
+    pack_tokens: bool = field(
+        default=True,
+        metadata={"help": "Run the per-token layers on the real tokens of each padded batch only (same results, "
+                          "less work); false computes the padding too, as 4.4.2 and the fork do."},
+    )
 
 
 def write_atomic(path, text):
@@ -439,6 +444,8 @@ def main(args=None):
     except (OSError, ValueError, RuntimeError) as e:  # RuntimeError: checkpoint tensors of another shape
         fail(str(e).strip().splitlines()[0].replace("ignore_mismatched_sizes=True", "--ignore_mismatched_sizes"))
 
+    if hasattr(model, "pack_tokens"):
+        model.pack_tokens = model_args.pack_tokens
     if model_args.lora_path is not None:
         try:
             load_lora_state_dict(model, model_args.lora_path)
