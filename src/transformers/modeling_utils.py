@@ -1,6 +1,8 @@
 """PreTrainedModel: weight init, from_pretrained (local folder or hub cache) and save_pretrained."""
+import json
 import os
 import re
+import struct
 
 import torch
 from torch import nn
@@ -16,28 +18,111 @@ _HUB_KWARGS = ("cache_dir", "revision", "use_auth_token", "local_files_only", "f
                "resume_download", "mirror")
 
 
-def load_state_dict_file(path, expected="a file written by torch.save(state_dict) or safetensors"):
+_ANY_WEIGHTS = "a file written by torch.save(state_dict) or safetensors"
+
+
+def load_state_dict_file(path, expected=_ANY_WEIGHTS):
     """Read a safetensors or torch checkpoint into a dict of CPU tensors; never unpickles arbitrary objects.
     UnreadableCheckpoint (an OSError) with one line when the file is missing, damaged, pickled code or not a state
     dict (then the line ends with 'pass <expected>')."""
     path = str(path)
     if not path.endswith(".safetensors"):
-        sd = torch_load(path)
-    elif not os.path.isfile(path):
+        return _as_state_dict(torch_load(path), path, expected)
+    if not os.path.isfile(path):
         raise UnreadableCheckpoint(f"{path} does not exist")
-    else:
-        from safetensors.torch import load_file
+    from safetensors.torch import load_file
 
-        try:
-            sd = load_file(path, device="cpu")
-        except Exception as e:  # noqa: BLE001 - any reader failure means the same thing to the user
-            raise UnreadableCheckpoint(reading_error(path, e)) from None
+    try:
+        sd = load_file(path, device="cpu")
+    except Exception as e:  # noqa: BLE001 - any reader failure means the same thing to the user
+        raise UnreadableCheckpoint(reading_error(path, e)) from None
+    return _as_state_dict(sd, path, expected)
+
+
+def _as_state_dict(sd, path, expected):
+    """`sd` as a dict of tensors (unwrapping {"state_dict": ...}), else UnreadableCheckpoint saying what it is."""
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         what = describe_object(sd) or "something other than a state dict of tensors"
         raise UnreadableCheckpoint(f"{path} holds {what}: pass {expected}")
     return sd
+
+
+class _StoredTensor:
+    """A checkpoint tensor not read yet: its shape, dtype and where its bytes start in the file. from_pretrained
+    reads each one straight into the model's tensor, so loading never holds a second copy of the weights."""
+
+    def __init__(self, path, shape, dtype, offset):
+        self.path, self.shape, self.dtype, self.offset = path, torch.Size(shape), dtype, offset
+
+    def copy_to(self, target):
+        direct = target.dtype == self.dtype and target.is_contiguous() and target.device.type == "cpu"
+        buffer = target if direct else torch.empty(self.shape, dtype=self.dtype)
+        view = memoryview(buffer.reshape(-1).view(torch.uint8).numpy())
+        done = 0
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            while done < len(view):
+                got = f.readinto(view[done:])
+                if not got:
+                    raise UnreadableCheckpoint(f"{self.path} is truncated or damaged (it ends inside a tensor): "
+                                               "write or download it again")
+                done += got
+        if not direct:  # another dtype or device: converted by copy_, as load_state_dict does
+            target.copy_(buffer)
+
+
+# safetensors' dtype names (header "dtype") as torch dtypes
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "F8_E4M3": getattr(torch, "float8_e4m3fn", None), "F8_E5M2": getattr(torch, "float8_e5m2", None),
+    "C64": torch.complex64, "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+    "U64": getattr(torch, "uint64", None), "U32": getattr(torch, "uint32", None),
+    "U16": getattr(torch, "uint16", None), "U8": torch.uint8, "BOOL": torch.bool,
+}
+
+
+def _stored_safetensors(path):
+    """name -> _StoredTensor of a safetensors file (8-byte little-endian header size, JSON header, raw bytes)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="pt") as f:  # safetensors' own checks describe a damaged file as before
+            names = list(f.keys())
+        with open(path, "rb") as f:
+            size = struct.unpack("<Q", f.read(8))[0]
+            header = json.loads(f.read(size))
+    except Exception as e:  # noqa: BLE001 - any reader failure means the same thing to the user
+        raise UnreadableCheckpoint(reading_error(path, e)) from None
+    stored = {}
+    for name in names:
+        dtype = _SAFETENSORS_DTYPES.get(header[name]["dtype"])
+        if dtype is None:
+            raise UnreadableCheckpoint(f"{path} holds {name} as {header[name]['dtype']}, a dtype torch cannot read")
+        stored[name] = _StoredTensor(path, header[name]["shape"], dtype, 8 + size + header[name]["data_offsets"][0])
+    return stored
+
+
+def _stored_torch_file(path):
+    """name -> _StoredTensor of a torch.save zip file. Its pickle is read onto the meta device, which gives each
+    storage's offset in the file; a legacy (non-zip) file, an older torch or a strided tensor is read whole."""
+    stored = _as_state_dict(torch_load(path, map_location="meta"), path, _ANY_WEIGHTS)
+    offsets = {k: getattr(v.untyped_storage(), "_checkpoint_offset", None) for k, v in stored.items()}
+    if any(o is None for o in offsets.values()) or not all(v.is_contiguous() for v in stored.values()):
+        return load_state_dict_file(path)
+    return {k: _StoredTensor(path, v.shape, v.dtype, offsets[k] + v.storage_offset() * v.element_size())
+            for k, v in stored.items()}
+
+
+def _stored_tensors(path):
+    """The tensors of a weights file, to be read one at a time by from_pretrained (see _StoredTensor)."""
+    path = str(path)
+    if not path.endswith(".safetensors"):
+        return _stored_torch_file(path)
+    if not os.path.isfile(path):
+        raise UnreadableCheckpoint(f"{path} does not exist")
+    return _stored_safetensors(path)
 
 
 def pretrained_weights_file(path, **hub):
@@ -191,7 +276,7 @@ class PreTrainedModel(nn.Module):
 
         if state_dict is None:
             archive = pretrained_weights_file(path, **hub) if path is not None else None
-            state_dict = load_state_dict_file(archive) if archive else {}
+            state_dict = _stored_tensors(archive) if archive else {}  # only names, shapes and offsets so far
 
         model = cls(config, *model_args, **model_kwargs)
         info = model._load_pretrained_state_dict(state_dict, path, ignore_mismatched_sizes)
@@ -200,7 +285,7 @@ class PreTrainedModel(nn.Module):
 
     def aligned_state_dict(self, state_dict):
         """A pretrained checkpoint's tensors under this model's names (legacy LayerNorm names, with or without the
-        base model's prefix)."""
+        base model's prefix). Values are passed through untouched (tensors, or from_pretrained's _StoredTensor)."""
         state_dict = _rename_legacy_keys(state_dict)
         prefix = self.base_model_prefix
         has_base = prefix and hasattr(self, prefix)
@@ -224,7 +309,16 @@ class PreTrainedModel(nn.Module):
         for k, _, _ in mismatched:
             del state_dict[k]
 
-        result = self.load_state_dict(state_dict, strict=False)
+        with torch.no_grad():  # in the model's order, as load_state_dict copies (the last of tied names wins)
+            for k, target in expected.items():
+                value = state_dict.get(k)
+                if isinstance(value, _StoredTensor):
+                    value.copy_to(target)
+                elif value is not None:
+                    target.copy_(value)
+        # torch's own missing/unexpected lists: each value is the model's tensor itself (copying it onto itself is a
+        # no-op), or for a name the model lacks, an empty tensor that is never read
+        result = self.load_state_dict({k: expected.get(k, torch.empty(0)) for k in state_dict}, strict=False)
         resized = {k for k, _, _ in mismatched}  # reported once, as mismatched, not also as missing
         missing = [k for k in result.missing_keys if k not in resized]
         unexpected = list(result.unexpected_keys)
