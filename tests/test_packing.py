@@ -8,7 +8,8 @@ import torch
 
 from transformers import (BertConfig, BertForSequenceClassification, DebertaV2Config,
                           DebertaV2ForSequenceClassification, RobertaConfig, RobertaForSequenceClassification)
-from transformers.packing import PackedTokens
+from transformers.models.deberta_v2.modeling_deberta_v2 import Dropout as DebertaDropout
+from transformers.packing import PackedTokens, dropout
 
 SMALL = dict(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
              max_position_embeddings=40, num_labels=3, hidden_dropout_prob=0.2, attention_probs_dropout_prob=0.2)
@@ -175,3 +176,27 @@ def test_bf16_autocast_matches_padded():
             results.append((model(ids, attention_mask=mask).logits.float(), torch.rand(2)))
     assert torch.allclose(results[0][0], results[1][0], rtol=0.02, atol=2e-3)
     assert torch.equal(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("module", [torch.nn.Dropout(0.1), torch.nn.Dropout(0.35), DebertaDropout(0.1)])
+def test_dropout_helper_is_the_module_bit_for_bit(module, dtype):
+    """transformers.packing.dropout against the module itself: same output, same gradient, same next random numbers,
+    and a byte mask kept for the backward instead of a float one."""
+    x0 = torch.randn(6, 5, 16, generator=torch.Generator().manual_seed(0)).to(dtype)
+    weights = torch.randn(6, 5, 16, generator=torch.Generator().manual_seed(1)).to(dtype)
+    results = []
+    for fn in (module, lambda x: dropout(module, x)):
+        x = x0.clone().requires_grad_()
+        torch.manual_seed(2)
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+            out = fn(x)
+        (out * weights).sum().backward()
+        results.append((out.detach(), x.grad, torch.rand(3), saved))
+    (ref, ref_grad, ref_next, ref_saved), (out, grad, nxt, saved) = results
+    assert torch.equal(ref, out) and torch.equal(ref_grad, grad) and torch.equal(ref_next, nxt)
+    assert (ref == 0).any() and (ref != 0).any()
+    assert any(t.dtype == dtype and t.shape == x0.shape for t in ref_saved)  # the module keeps a float mask
+    assert not any(t.dtype == dtype and t.shape == x0.shape for t in saved)  # the helper does not
+    assert any(t.dtype == torch.bool and t.shape == x0.shape for t in saved)

@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ...activations import get_activation
+from ...attention import scaled_dot_product_attention
 from ...lora import lora_linear
 from ...modeling_outputs import BaseModelOutputWithPooling, SequenceClassifierOutput
 from ...modeling_utils import PreTrainedModel
@@ -90,10 +91,9 @@ class BertSelfAttention(nn.Module):
             if head_mask is not None:
                 probs = probs * head_mask
             context = probs @ v
-        else:  # same maths, fused kernel
+        else:  # same maths: torch's kernel, or the lean CPU training path (transformers.attention)
             probs = None
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask,
-                                                     dropout_p=self.dropout.p if self.training else 0.0)
+            context = scaled_dot_product_attention(q, k, v, attention_mask, self.dropout.p if self.training else 0.0)
         context = context.transpose(1, 2).reshape(batch, length, self.all_head_size)
         return (context if packing is None else packing.pack(context)), probs
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from ...activations import get_activation
 from ...adapters import adapt, attention_adapter, ffn_adapter
+from ...attention import scaled_dot_product_attention
 from ...lora import lora_linear
 from ...modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, SequenceClassifierOutput
 from ...modeling_utils import PreTrainedModel
@@ -91,9 +92,8 @@ class RobertaSelfAttention(nn.Module):
         q, k, v = (self._heads(padded(layer(hidden_states))) for layer in (self.query, self.key, self.value))
         batch, length = q.shape[0], q.shape[2]
         if self.position_embedding_type == "absolute" and head_mask is None and not output_attentions:
-            # Fused kernel; attention_mask is additive (0 keep, -10000 drop) as in 4.4.2.
-            p = self.dropout.p if self.training else 0.0
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, dropout_p=p)
+            # torch's kernel or the lean CPU training path; attention_mask is additive (0 keep, -10000 drop), as 4.4.2
+            context = scaled_dot_product_attention(q, k, v, attention_mask, self.dropout.p if self.training else 0.0)
             probs = None
         else:
             scores = q @ k.transpose(-1, -2)
