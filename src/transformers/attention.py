@@ -18,6 +18,8 @@ class LeanAttention(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, mask, p):
+        # head-split projections arrive as strided views: one copy each here spares one per product below
+        q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
         scores = torch.matmul(q, k.transpose(-1, -2)).div_(math.sqrt(q.shape[-1]))
         if mask is not None:
             scores += mask
@@ -32,6 +34,7 @@ class LeanAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         q, k, v, probs, keep, scale = ctx.saved_tensors
+        grad = grad.contiguous()
         factor = keep * scale  # the forward's factor, exactly
         grad_q = grad_k = grad_v = None
         if ctx.needs_input_grad[2]:

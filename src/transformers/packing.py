@@ -15,7 +15,9 @@ Only padding rows of the last hidden state differ (zeros here): heads that read 
 else. Position 0 of every row is always computed, padding or not, since that is the token a head reads.
 """
 import torch
-import torch.nn.functional as F
+from torch import nn
+
+from .attention import kept_value
 
 
 class PackedTokens:
@@ -45,7 +47,7 @@ class PackedTokens:
     def unpack(self, x):
         """[kept tokens, ...] -> [batch, len, ...], zeros at the positions not kept."""
         full = x.new_zeros(self.batch * self.length, *x.shape[1:])
-        return full.index_copy(0, self.index, x).view(self.batch, self.length, *x.shape[1:])
+        return full.index_copy_(0, self.index, x).view(self.batch, self.length, *x.shape[1:])
 
     def dropout(self, module, x):
         """module (a dropout) applied to packed x exactly as to the padded tensor, kept rows only."""
@@ -64,28 +66,36 @@ def packing_for(model, attention_mask, *unpacked_requests):
 
 
 class ScaleByMask(torch.autograd.Function):
-    """x * factor for a dropout factor (0 or one kept value): the backward keeps a byte mask and that value, not the
-    float factor (a quarter of the memory; both give the same gradient, bit for bit)."""
+    """x * factor for a dropout factor (0 or `value`): the backward keeps a byte mask and that value, not the float
+    factor (a quarter of the memory; both give the same gradient, bit for bit)."""
 
     @staticmethod
-    def forward(ctx, x, factor):
-        ctx.save_for_backward(factor != 0, factor.amax())
+    def forward(ctx, x, factor, keep, value):
+        ctx.save_for_backward(keep, value)
         return x * factor
 
     @staticmethod
     def backward(ctx, grad):
         keep, value = ctx.saved_tensors
-        return grad * (keep * value), None
+        return grad * (keep * value), None, None, None
 
 
 def dropout(module, x, packing=None):
-    """module(x) for a dropout module, the rows of packed x when packing is on: the factor comes from the same module
-    call over the padded shape (ones in, so it is exactly the factor module(x) multiplies by), so the numbers and the
-    random stream are the padded model's."""
+    """module(x) for a dropout module, the rows of packed x when packing is on: the factor is the one the module
+    multiplies the padded tensor by, from the same random draws, so the numbers and the random stream are the padded
+    model's."""
     if not module.training or module.p == 0:
         return x
     shape = x.shape if packing is None else (packing.batch * packing.length, *x.shape[1:])
-    factor = module(x.new_ones(shape))
-    if packing is not None:
-        factor = factor.index_select(0, packing.index)
-    return ScaleByMask.apply(x, factor)
+    if type(module) is nn.Dropout and x.device.type == "cpu":
+        # what torch's CPU dropout does: Bernoulli(1 - p) draws over the shape, divided by 1 - p
+        drawn = torch.empty(shape, dtype=x.dtype).bernoulli_(1 - module.p)
+        if packing is not None:
+            drawn = drawn.index_select(0, packing.index)
+        factor, keep, value = drawn.div(1 - module.p), drawn.bool(), kept_value(x.dtype, module.p)
+    else:  # any other dropout (DeBERTa's, CUDA's fused kernel): ones through the module give its factor
+        factor = module(x.new_ones(shape))
+        if packing is not None:
+            factor = factor.index_select(0, packing.index)
+        keep, value = factor != 0, factor.amax()
+    return ScaleByMask.apply(x, factor, keep, value)
