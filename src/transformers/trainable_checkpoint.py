@@ -15,7 +15,7 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
-from .modeling_utils import load_state_dict_file, pretrained_weights_file
+from .modeling_utils import _stored_tensors, load_state_dict_file, pretrained_weights_file
 from .safe_loading import UnreadableCheckpoint
 from .trainer_utils import file_sha256
 
@@ -41,10 +41,10 @@ class TrainableCheckpoints:
 
     def _prepare(self):
         path = pretrained_weights_file(self.base)
-        base = self.model.aligned_state_dict(load_state_dict_file(path))
+        base = self.model.aligned_state_dict(_stored_tensors(path))  # read one tensor at a time, not held whole
         trainable = {name for name, p in self.model.named_parameters() if p.requires_grad}
         self.keys = [k for k, v in self.model.state_dict().items()
-                     if k in trainable or k not in base or not _same(v, base[k])]
+                     if k in trainable or k not in base or not _same(v, _read(base[k]))]
         self.reference = {"base_model": self.base, "weights_file": os.path.basename(path),
                           "size": os.path.getsize(path), "sha256": file_sha256(path)}
 
@@ -61,6 +61,15 @@ class TrainableCheckpoints:
             f.write(json.dumps(self.reference, indent=2) + "\n")
         if hasattr(self.model, "config"):  # what the tensors fit: LoRA rank, adapter size...
             self.model.config.save_pretrained(folder)
+
+
+def _read(stored) -> torch.Tensor:
+    """A tensor of a weights file listed by _stored_tensors (already a tensor when the file is read whole)."""
+    if isinstance(stored, torch.Tensor):
+        return stored
+    out = torch.empty(stored.shape, dtype=stored.dtype)
+    stored.copy_to(out)
+    return out
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
