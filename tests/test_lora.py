@@ -190,3 +190,49 @@ def test_merge_unmerge():
     lora.unmerge_lora(model)
     assert_bitwise(frozen_state(model), frozen)
     assert torch.equal(logits(model), out)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(5, 16), (3, 7, 16)])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_lean_lora_linear_equals_loralib(dtype, shape, dropout):
+    """lora.LoRALinear (scaling on the r-wide product, B's product accumulated in place) against loralib.Linear with
+    the same tensors and seed: same construction draws, output and gradients equal to rounding (float64 1e-12,
+    float32 1e-5: a different order of the same products); state dict keys and types unchanged."""
+    torch.manual_seed(0)
+    ref = loralib.Linear(16, 12, r=4, lora_alpha=8, lora_dropout=dropout, merge_weights=False).to(dtype)
+    torch.manual_seed(0)
+    ours = lora.LoRALinear(16, 12, r=4, lora_alpha=8, lora_dropout=dropout, merge_weights=False).to(dtype)
+    assert isinstance(ours, loralib.Linear) and list(ours.state_dict()) == list(ref.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), ref.state_dict().values()))
+    with torch.no_grad():
+        for m in (ref, ours):
+            m.lora_B.copy_(torch.randn(12, 4, generator=torch.Generator().manual_seed(1), dtype=dtype))
+    x0 = torch.randn(*shape, generator=torch.Generator().manual_seed(2), dtype=dtype)
+    results = []
+    for m in (ref, ours):
+        x = x0.clone().requires_grad_()
+        torch.manual_seed(3)
+        out = m(x)
+        (out * out).sum().backward()
+        results.append((out.detach(), x.grad, m.lora_A.grad, m.lora_B.grad, torch.rand(2)))
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    for a, b in zip(results[0][:4], results[1][:4]):
+        assert torch.allclose(a, b, rtol=tol, atol=tol)
+    assert torch.equal(results[0][4], results[1][4])  # LoRA dropout drew the same numbers
+
+
+def test_lean_lora_linear_under_bf16_autocast_and_merged():
+    torch.manual_seed(0)
+    m = lora.LoRALinear(16, 12, r=4, lora_alpha=8, merge_weights=False)
+    with torch.no_grad():
+        m.lora_B.normal_()
+    x = torch.randn(6, 16)
+    with torch.no_grad():
+        plain = m(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = m(x)
+        assert low.dtype == torch.bfloat16 and torch.allclose(low.float(), plain, rtol=0.05, atol=0.05)
+        m.weight += (m.lora_B @ m.lora_A) * m.scaling
+        m.merged = True
+        assert torch.allclose(m(x), plain, atol=1e-5)

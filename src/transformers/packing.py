@@ -86,6 +86,8 @@ def dropout(module, x, packing=None):
     model's."""
     if not module.training or module.p == 0:
         return x
+    if packing is None and x.device.type != "cpu":  # torch's fused GPU dropout already keeps a byte mask
+        return module(x)
     shape = x.shape if packing is None else (packing.batch * packing.length, *x.shape[1:])
     if type(module) is nn.Dropout and x.device.type == "cpu":
         # what torch's CPU dropout does: Bernoulli(1 - p) draws over the shape, divided by 1 - p
