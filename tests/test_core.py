@@ -70,6 +70,26 @@ def test_save_load_safetensors_and_bin_identical(tmp_path):
         assert torch.equal(loaded(ids, attention_mask=mask).logits, ref)
 
 
+def test_save_pretrained_copies_only_tied_or_strided_tensors(tmp_path, monkeypatch):
+    """Saving writes what the model holds (tied and transposed tensors included) and copies only the tensors that
+    safetensors could not take as they are, never the whole model a second time."""
+    from safetensors.torch import load_file
+
+    torch.manual_seed(0)
+    model = RobertaForSequenceClassification(RobertaConfig(**TINY))
+    state = model.state_dict()
+    state["tied.weight"] = state["classifier.dense.weight"]  # the same storage under a second key
+    state["strided.weight"] = state["classifier.out_proj.weight"].t()
+    copied = []
+    clone = torch.Tensor.clone
+    monkeypatch.setattr(torch.Tensor, "clone", lambda t, *a, **k: copied.append(t.shape) or clone(t, *a, **k))
+    model.save_pretrained(tmp_path, state_dict=state)
+    monkeypatch.undo()
+    assert sorted(copied) == sorted([state["tied.weight"].shape, state["strided.weight"].shape])
+    saved = load_file(tmp_path / "model.safetensors")
+    assert saved.keys() == state.keys() and all(torch.equal(saved[k], v) for k, v in state.items())
+
+
 def test_head_model_from_base_checkpoint_reports_new_head(tmp_path, caplog):
     torch.manual_seed(0)
     base = RobertaModel(RobertaConfig(**TINY))

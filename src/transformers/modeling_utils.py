@@ -168,6 +168,22 @@ def _report_loading(name, source, missing, unexpected, mismatched):
         logger.info(f"{name}: every tensor loaded from {source}")
 
 
+def _independent_tensors(state_dict):
+    """The tensors as safetensors accepts them (contiguous, no two sharing memory): a tensor is copied only when it
+    is strided or its storage already went to another key (tied weights), so saving never holds a second copy of
+    the whole model."""
+    out, seen = {}, set()
+    for key, value in state_dict.items():
+        value = value.detach().cpu()
+        storage = value.untyped_storage().data_ptr()
+        if storage in seen or not value.is_contiguous():
+            value = value.contiguous().clone()
+        else:
+            seen.add(storage)
+        out[key] = value
+    return out
+
+
 class PreTrainedModel(nn.Module):
     config_class = PretrainedConfig
     base_model_prefix = ""
@@ -238,8 +254,7 @@ class PreTrainedModel(nn.Module):
         self.config.save_pretrained(save_directory)
         if state_dict is None:
             state_dict = self.state_dict()
-        # safetensors refuses views and shared storage: store an independent contiguous copy of each tensor.
-        state_dict = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
+        state_dict = _independent_tensors(state_dict)
         name = SAFE_WEIGHTS_NAME if safe_serialization else WEIGHTS_NAME
         final = os.path.join(save_directory, name)
         tmp = final + ".tmp"
