@@ -75,9 +75,27 @@ def test_dispatch():
     assert torch.allclose(a, b, atol=1e-12, rtol=0)
     assert scaled_dot_product_attention(q, k, v, mask, 0.3).grad_fn.name().startswith("LeanAttention")
     assert "LeanAttention" not in scaled_dot_product_attention(q, k, v, mask, 0.0).grad_fn.name()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = scaled_dot_product_attention(q.float(), k.float(), v.float(), mask.float(), 0.3)
-    assert "LeanAttention" not in out.grad_fn.name()
+
+
+def test_bf16_runs_lean_in_float32_like_torch_kernel():
+    """torch's CPU kernel upcasts bf16 to float32 (and keeps float32 tensors for the backward); the lean path does the
+    same, draws the same numbers and returns bf16. Tolerance: one bf16 ulp of outputs ~1 (2**-7), from the final
+    rounding of two float32 results that differ only in summation order."""
+    q, k, v, mask = inputs()
+    q, k, v = (t.detach().bfloat16().requires_grad_() for t in (q, k, v))
+    results = []
+    for fn in (torch_kernel, scaled_dot_product_attention):
+        torch.manual_seed(5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = fn(q, k, v, mask.bfloat16(), 0.3)
+        grads = torch.autograd.grad(out.float().square().sum(), [q, k, v])
+        results.append((out, grads, torch.rand(2)))
+    (ref, ref_grads, ref_next), (out, grads, nxt) = results
+    assert out.dtype == ref.dtype == torch.bfloat16
+    assert torch.allclose(out.float(), ref.float(), rtol=2 ** -7, atol=2 ** -7)
+    for a, b in zip(grads, ref_grads):
+        assert torch.allclose(a.float(), b.float(), rtol=2 ** -6, atol=2 ** -6)
+    assert torch.equal(nxt, ref_next)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

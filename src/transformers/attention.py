@@ -5,7 +5,8 @@ output, the float dropout mask and the dropped probabilities for the backward: t
 tensors per layer. `LeanAttention` computes the same thing and keeps the probabilities and a one-byte keep mask;
 the backward rebuilds the dropped probabilities from them (one multiply). About a fifth of a RoBERTa-base training
 step's activation memory. The dropout mask comes from the same dropout call on the same shape, so the random
-stream is the one torch's kernel (and 4.4.2's nn.Dropout on the probabilities) draws.
+stream is the one torch's kernel (and 4.4.2's nn.Dropout on the probabilities) draws. Under bf16 autocast torch's
+CPU kernel computes in float32 and keeps float32 tensors, so the lean path does the same and saves as much.
 """
 import math
 
@@ -56,10 +57,14 @@ def kept_value(dtype, p):
 
 
 def scaled_dot_product_attention(q, k, v, mask, dropout_p):
-    """softmax(q k^T / sqrt(d) + mask) with dropout dropout_p, times v; the lean path where it saves memory."""
-    lean = (dropout_p > 0 and q.device.type == "cpu" and q.dtype in (torch.float32, torch.float64)
-            and torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")
+    """softmax(q k^T / sqrt(d) + mask) with dropout dropout_p, times v; the lean path where it saves memory.
+    bf16/fp16 inputs run it in float32 and return their own dtype, as torch's CPU kernel does (it upcasts too)."""
+    lean = (dropout_p > 0 and q.device.type == "cpu" and q.dtype.is_floating_point and torch.is_grad_enabled()
             and (q.requires_grad or k.requires_grad or v.requires_grad))
-    if lean:
+    if not lean:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+    if q.dtype == torch.float64:
         return LeanAttention.apply(q, k, v, mask, dropout_p)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+    with torch.autocast("cpu", enabled=False):
+        as32 = [None if t is None else t.float() for t in (q, k, v, mask)]
+        return LeanAttention.apply(*as32, dropout_p).to(q.dtype)
