@@ -179,7 +179,8 @@ def test_bf16_autocast_matches_padded():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
-@pytest.mark.parametrize("module", [torch.nn.Dropout(0.1), torch.nn.Dropout(0.35), DebertaDropout(0.1)])
+@pytest.mark.parametrize("module", [torch.nn.Dropout(0.1), torch.nn.Dropout(0.35), DebertaDropout(0.1),
+                                    torch.nn.Dropout(1.0), DebertaDropout(1.0)])
 def test_dropout_helper_is_the_module_bit_for_bit(module, dtype):
     """transformers.packing.dropout against the module itself: same output, same gradient, same next random numbers,
     and a byte mask kept for the backward instead of a float one."""
@@ -196,6 +197,9 @@ def test_dropout_helper_is_the_module_bit_for_bit(module, dtype):
         results.append((out.detach(), x.grad, torch.rand(3), saved))
     (ref, ref_grad, ref_next, ref_saved), (out, grad, nxt, saved) = results
     assert torch.equal(ref, out) and torch.equal(ref_grad, grad) and torch.equal(ref_next, nxt)
+    if module.p == 1:  # everything dropped, nothing drawn
+        assert not out.any()
+        return
     assert (ref == 0).any() and (ref != 0).any()
     assert any(t.dtype == dtype and t.shape == x0.shape for t in ref_saved)  # the module keeps a float mask
     assert not any(t.dtype == dtype and t.shape == x0.shape for t in saved)  # the helper does not

@@ -21,7 +21,7 @@ from .attention import kept_value
 
 
 class PackedTokens:
-    """The kept positions of a [batch, len] batch (flat indices into batch * len), with pack/unpack/dropout."""
+    """The kept positions of a [batch, len] batch (flat indices into batch * len), with pack and unpack."""
 
     def __init__(self, keep):
         self.batch, self.length = keep.shape
@@ -48,10 +48,6 @@ class PackedTokens:
         """[kept tokens, ...] -> [batch, len, ...], zeros at the positions not kept."""
         full = x.new_zeros(self.batch * self.length, *x.shape[1:])
         return full.index_copy_(0, self.index, x).view(self.batch, self.length, *x.shape[1:])
-
-    def dropout(self, module, x):
-        """module (a dropout) applied to packed x exactly as to the padded tensor, kept rows only."""
-        return dropout(module, x, self)
 
 
 def packing_for(model, attention_mask, *unpacked_requests):
@@ -86,8 +82,8 @@ def dropout(module, x, packing=None):
     model's."""
     if not module.training or module.p == 0:
         return x
-    if packing is None and x.device.type != "cpu":  # torch's fused GPU dropout already keeps a byte mask
-        return module(x)
+    if module.p >= 1 or (packing is None and x.device.type != "cpu"):
+        return module(x)  # p = 1: zeros, no draws; on a GPU torch's fused dropout already keeps a byte mask
     shape = x.shape if packing is None else (packing.batch * packing.length, *x.shape[1:])
     if type(module) is nn.Dropout and x.device.type == "cpu":
         # what torch's CPU dropout does: Bernoulli(1 - p) draws over the shape, divided by 1 - p
