@@ -59,7 +59,7 @@ def kept_value(dtype, p):
 def scaled_dot_product_attention(q, k, v, mask, dropout_p):
     """softmax(q k^T / sqrt(d) + mask) with dropout dropout_p, times v; the lean path where it saves memory.
     bf16/fp16 inputs run it in float32 and return their own dtype, as torch's CPU kernel does (it upcasts too)."""
-    lean = (0 < dropout_p < 1 and q.device.type == "cpu" and q.dtype.is_floating_point and torch.is_grad_enabled()
+    lean = (0 < dropout_p < 1 and q.device.type == "cpu" and torch.is_grad_enabled()
             and (q.requires_grad or k.requires_grad or v.requires_grad))
     if not lean:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)

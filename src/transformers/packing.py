@@ -90,7 +90,8 @@ def dropout(module, x, packing=None):
         drawn = torch.empty(shape, dtype=x.dtype).bernoulli_(1 - module.p)
         if packing is not None:
             drawn = drawn.index_select(0, packing.index)
-        factor, keep, value = drawn.div(1 - module.p), drawn.bool(), kept_value(x.dtype, module.p)
+        keep, value = drawn.bool(), kept_value(x.dtype, module.p)
+        factor = drawn.div_(1 - module.p)
     else:  # any other dropout (DeBERTa's, CUDA's fused kernel): ones through the module give its factor
         factor = module(x.new_ones(shape))
         if packing is not None:
