@@ -18,6 +18,7 @@ import sys
 
 from transformers import AutoModelForSequenceClassification, lora
 from transformers import lora_interop as li
+from transformers.method_loading import load_lora_state_dict
 
 
 def load_model(model_path, lora_path=None, lora_alpha=None):
@@ -34,7 +35,7 @@ def load_model(model_path, lora_path=None, lora_alpha=None):
     labels = {"num_labels": heads[0].shape[0]} if heads else {}
     model = AutoModelForSequenceClassification.from_pretrained(model_path, apply_lora=True, lora_r=info["r"],
                                                                lora_alpha=alpha, **labels)
-    lora.load_lora_state_dict(model, lora_path)
+    load_lora_state_dict(model, lora_path)
     return model
 
 
@@ -59,7 +60,7 @@ def main(argv=None):
         model = load_model(args.model, args.lora_path, alpha)
         if not lora._lora_layers(model):
             print(f"{args.model} has no LoRA layers: exported with a stock config only")
-        result = lora.export_merged(model, args.output, check=not args.no_check)
+        result = li.export_merged(model, args.output, check=not args.no_check)
     except (ValueError, OSError, RuntimeError) as e:
         sys.exit(f"export_merged.py: error: {str(e).strip().splitlines()[0]}")
     if os.path.isdir(args.model):  # the tokenizer, so that the folder is complete for stock users

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from transformers import (BertConfig, BertForSequenceClassification, DebertaV2Config,
                           DebertaV2ForSequenceClassification, RobertaConfig, RobertaForSequenceClassification,
                           set_seed)
-from transformers.adapters import ADAPTER_STATE_NAME, SAFE_ADAPTER_STATE_NAME, load_adapter_state_dict
+from transformers.adapters import ADAPTER_STATE_NAME, SAFE_ADAPTER_STATE_NAME
+from transformers.method_loading import load_adapter_state_dict
 from transformers.lora import count_parameters, fork_trainable_rule
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from transformers.trainer import LengthGroupedSampler, ShardSampler
+from transformers.data.samplers import LengthGroupedSampler, ShardSampler
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_run_glue import EXAMPLES, LORA, make_tiny, run_glue  # noqa: E402

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from transformers import RobertaConfig, RobertaForSequenceClassification, lora
+from transformers.method_loading import load_lora_state_dict
 
 TINY = dict(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
             max_position_embeddings=40, type_vocab_size=1, layer_norm_eps=1e-5, num_labels=3,
@@ -151,7 +152,7 @@ def test_lora_state_dict_loaded_in_eval_mode_changes_logits(tmp_path):
     fresh = tiny()  # same seed: same frozen weights, lora_B = 0
     fresh.eval()
     frozen, out = frozen_state(fresh), logits(fresh)
-    lora.load_lora_state_dict(fresh, str(tmp_path / "lora.bin"))
+    load_lora_state_dict(fresh, str(tmp_path / "lora.bin"))
     assert_bitwise(frozen_state(fresh), frozen)  # only LoRA/head tensors were written
     assert not torch.allclose(logits(fresh), out), "a LoRA state dict loaded in eval mode must take effect"
     assert torch.equal(logits(fresh), logits(trained))
@@ -162,13 +163,13 @@ def test_load_lora_state_dict_rejects_mismatch():
     sd = lora.lora_state_dict(model)
     key = next(k for k in sd if k.endswith("lora_A"))
     with pytest.raises(ValueError):
-        lora.load_lora_state_dict(model, {**sd, key: torch.zeros(2, 32)})  # trained with another lora_r
+        load_lora_state_dict(model, {**sd, key: torch.zeros(2, 32)})  # trained with another lora_r
     with pytest.raises(ValueError):
-        lora.load_lora_state_dict(model, {**sd, "roberta.encoder.layer.9.attention.self.query.lora_A": sd[key]})
+        load_lora_state_dict(model, {**sd, "roberta.encoder.layer.9.attention.self.query.lora_A": sd[key]})
     with pytest.raises(ValueError):
-        lora.load_lora_state_dict(model, {k: v for k, v in sd.items() if k != key})  # incomplete
+        load_lora_state_dict(model, {k: v for k, v in sd.items() if k != key})  # incomplete
     with pytest.raises(ValueError):
-        lora.load_lora_state_dict(tiny(apply_lora=False), sd)  # LoRA tensors, model without LoRA
+        load_lora_state_dict(tiny(apply_lora=False), sd)  # LoRA tensors, model without LoRA
 
 
 def test_merge_unmerge():

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from transformers import RobertaConfig, RobertaForSequenceClassification, lora
+from transformers import RobertaConfig, RobertaForSequenceClassification
+from transformers.method_loading import load_lora_state_dict
 
 CKPT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "checkpoints" / "roberta_base_lora_mnli.bin"
 ROBERTA_BASE = dict(vocab_size=50265, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
@@ -67,7 +68,7 @@ def test_load_strict_with_lora_loader(checkpoint, model):
     # The weights LoRA sits on, and the LayerNorms, must stay untouched (a cheap subset of the 125M frozen values).
     frozen = {k: v.clone() for k, v in model.state_dict().items()
               if k.endswith(("query.weight", "value.weight", "LayerNorm.weight"))}
-    report = lora.load_lora_state_dict(model, str(CKPT))
+    report = load_lora_state_dict(model, str(CKPT))
     assert sorted(report["loaded"]) == sorted(checkpoint) and report["reinitialised_head"] == []
     own = model.state_dict()
     for k, v in checkpoint.items():
@@ -82,7 +83,7 @@ def test_load_strict_with_lora_loader(checkpoint, model):
 def test_loaded_model_computes_the_merged_weights(checkpoint, model):
     """After our loader (model already in eval mode, where the fork's loralib would have merged too early), the
     logits are those of a plain RoBERTa whose query/value weights are W + (alpha/r) B A, merged here by hand."""
-    lora.load_lora_state_dict(model, checkpoint)
+    load_lora_state_dict(model, checkpoint)
     with torch.no_grad():
         logits = model(**inputs()).logits
     base = {k: v for k, v in model.state_dict().items() if "lora_" not in k}
@@ -107,4 +108,4 @@ def test_wrong_rank_is_rejected(checkpoint):
                                                                   "num_hidden_layers": 1}))
     first_layer = {k: v for k, v in checkpoint.items() if ".layer." not in k or ".layer.0." in k}
     with pytest.raises(ValueError, match="lora_r"):
-        lora.load_lora_state_dict(model, first_layer)
+        load_lora_state_dict(model, first_layer)

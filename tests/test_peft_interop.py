@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from transformers import AutoModelForSequenceClassification, RobertaConfig, RobertaForSequenceClassification, lora
 from transformers import lora_interop as li
+from transformers.method_loading import load_lora_state_dict
 from transformers.trainer import Trainer
 from transformers.training_args import TrainingArguments
 
@@ -68,7 +69,7 @@ def fixture_inputs(arch):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_peft_written_adapter_gives_peft_logits(arch):
     model = lora_model(arch)
-    lora.load_lora_state_dict(model, str(FIX / arch / "adapter"))
+    load_lora_state_dict(model, str(FIX / arch / "adapter"))
     ref = fixture_inputs(arch)
     assert rel_diff(logits(model, ref), ref["logits"]) <= TOL
 
@@ -76,8 +77,8 @@ def test_peft_written_adapter_gives_peft_logits(arch):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_our_adapter_has_peft_layout(arch, tmp_path):
     model = lora_model(arch)
-    lora.load_lora_state_dict(model, str(FIX / arch / "adapter"))
-    lora.save_peft_adapter(model, str(tmp_path / "a"))
+    load_lora_state_dict(model, str(FIX / arch / "adapter"))
+    li.save_peft_adapter(model, str(tmp_path / "a"))
     assert sorted(os.listdir(tmp_path / "a")) == ["adapter_config.json", "adapter_model.safetensors"]
     # Same tensors under the same names, same dtypes, same header: the very bytes PEFT wrote.
     assert (tmp_path / "a" / li.ADAPTER_WEIGHTS_NAME).read_bytes() == \
@@ -161,7 +162,7 @@ def test_lora_path_accepts_folders(runs, source, tmp_path):
     if source == "legacy_only":
         shutil.copy(save / "model_lora.safetensors", tmp_path)
     model = lora_model("roberta")
-    lora.load_lora_state_dict(model, str(folder))
+    load_lora_state_dict(model, str(folder))
     assert _same_tensors(lora.lora_state_dict(model), load_file(save / "model_lora.safetensors"))
 
 
@@ -169,9 +170,9 @@ def test_lora_path_folder_errors(runs, tmp_path):
     _, out = runs["roberta"]
     model = lora_model("roberta")
     with pytest.raises(ValueError, match=r"is an empty folder \(a LoRA folder holds adapter_config.json"):
-        lora.load_lora_state_dict(model, str(tmp_path))
+        load_lora_state_dict(model, str(tmp_path))
     with pytest.raises(ValueError, match="pass --lora_alpha 8 --lora_r 4"):
-        lora.load_lora_state_dict(lora_model("roberta", lora_alpha=16), str(out))
+        load_lora_state_dict(lora_model("roberta", lora_alpha=16), str(out))
 
     def broken(edit_cfg=None, edit_sd=None):
         folder = tmp_path / "broken"
@@ -192,7 +193,7 @@ def test_lora_path_folder_errors(runs, tmp_path):
              (dict(edit_sd=lambda s: s.update(x=s.pop(next(iter(s))))), "does not start with 'base_model.model.'")]
     for edits, message in cases:
         with pytest.raises(ValueError, match=message):
-            lora.load_lora_state_dict(model, broken(**edits))
+            load_lora_state_dict(model, broken(**edits))
 
 
 # -- converter ------------------------------------------------------------------------------------------------------
@@ -275,7 +276,7 @@ def test_paper_checkpoint_converts_and_loads_both_ways(tmp_path):
     model = RobertaForSequenceClassification(RobertaConfig(**ROBERTA_BASE)).eval()
     results = []
     for source in (PAPER_CKPT, tmp_path / "peft", tmp_path / "back.bin"):
-        lora.load_lora_state_dict(model, str(source))
+        load_lora_state_dict(model, str(source))
         results.append(logits(model, inputs()))
     assert torch.equal(results[0], results[1]) and torch.equal(results[0], results[2])
 
@@ -285,7 +286,7 @@ def test_paper_checkpoint_converts_and_loads_both_ways(tmp_path):
 def test_export_merged(runs, arch, tmp_path):
     model, _ = runs[arch]
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    result = lora.export_merged(model, str(tmp_path / "m"))
+    result = li.export_merged(model, str(tmp_path / "m"))
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # the model is left as it was
     assert sorted(os.listdir(tmp_path / "m")) == ["config.json", "model.safetensors"]
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
@@ -311,14 +312,14 @@ def test_export_merged_refuses_adapters(tmp_path):
                            intermediate_size=32, max_position_embeddings=40, apply_adapter=True,
                            adapter_type="houlsby", adapter_size=4)
     with pytest.raises(ValueError, match="adapter layers, which cannot be folded into a plain model"):
-        lora.export_merged(RobertaForSequenceClassification(config), str(tmp_path / "m"))
+        li.export_merged(RobertaForSequenceClassification(config), str(tmp_path / "m"))
     assert not (tmp_path / "m").exists()  # nothing half-written
 
 
 def test_export_merged_deberta_shared_warns(runs, tmp_path):
     model, _ = runs["deberta_shared"]
     with pytest.warns(UserWarning, match="share_att_key") as record:
-        result = lora.export_merged(model, str(tmp_path / "m"), check=False)
+        result = li.export_merged(model, str(tmp_path / "m"), check=False)
     diff = result["max_abs_logit_diff"]
     assert diff > 1e-6 and f"{diff:.3g}" in str(record[0].message)
     plain = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "m"))
@@ -364,9 +365,9 @@ def peer_results(peer, runs, tmp_path_factory):
         batch = sample(model)
         save_file(batch, work / f"{arch}_inputs.safetensors")
         early = lora_model(arch)
-        lora.load_lora_state_dict(early, str(out / "checkpoint-2"))
+        load_lora_state_dict(early, str(out / "checkpoint-2"))
         with pytest.warns(UserWarning) if arch == "deberta_shared" else _nothing():
-            lora.export_merged(model, str(work / f"{arch}_merged"), check=False)
+            li.export_merged(model, str(work / f"{arch}_merged"), check=False)
         for kind, target, ref in (("adapter", out / li.ADAPTER_DIR, model),
                                   ("adapter", out / "checkpoint-2" / li.ADAPTER_DIR, early),
                                   ("merged", work / f"{arch}_merged", model)):

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import test_run_glue as rg
-from transformers import Trainer
+from transformers.checkpointing import capture_rng_state, restore_rng_state
 from transformers.safe_loading import torch_load
 from transformers.trainer_utils import write_checkpoint_manifest
 
@@ -124,14 +124,13 @@ def test_checkpoint_files_need_no_full_unpickler(lora_run):
 
 def test_rng_state_round_trip(tmp_path):
     """The saved random state (tensors and numbers) gives back the python, numpy and torch streams exactly."""
-    trainer = Trainer.__new__(Trainer)  # only the RNG helpers are used
-    trainer._epoch_begin_rng = torch.get_rng_state()
+    epoch_begin = torch.get_rng_state()
     random.gauss(0, 1)  # leaves a cached gaussian in python's state
     np.random.standard_normal()
-    torch.save(trainer._get_rng_state(), tmp_path / "rng_state.pth")
+    torch.save(capture_rng_state(epoch_begin), tmp_path / "rng_state.pth")
     draws = (random.random(), random.gauss(0, 1), np.random.rand(3).tolist(), np.random.standard_normal(),
              torch.rand(3).tolist())
-    Trainer._set_rng_state(torch_load(tmp_path / "rng_state.pth"))
+    restore_rng_state(torch_load(tmp_path / "rng_state.pth"))
     assert (random.random(), random.gauss(0, 1), np.random.rand(3).tolist(), np.random.standard_normal(),
             torch.rand(3).tolist()) == draws
 

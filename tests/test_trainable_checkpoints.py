@@ -12,6 +12,7 @@ from transformers import (
 )
 from transformers.lora import fork_trainable_rule
 from transformers.safe_loading import UnreadableCheckpoint
+from transformers.checkpointing import trainable_only_writer
 from transformers.trainable_checkpoint import BASE_MODEL_NAME, TRAINABLE_WEIGHTS_NAME, rebuild_state_dict
 from transformers.trainer_utils import set_seed
 
@@ -149,7 +150,7 @@ def test_a_frozen_tensor_the_base_lacks_is_kept(base, tmp_path):
     save_file(weights, lacking / "model.safetensors")
     trainer = Trainer(model=lora_model(lacking), args=TrainingArguments(output_dir=str(tmp_path / "out"),
                                                                         report_to="none", disable_tqdm=True))
-    writer = trainer._trainable_only_writer()
+    writer = trainable_only_writer(trainer.model, trainer.args)
     (tmp_path / "ckpt").mkdir()
     writer.save(str(tmp_path / "ckpt"))
     kept = set(load_file(tmp_path / "ckpt" / TRAINABLE_WEIGHTS_NAME))
@@ -189,5 +190,5 @@ def test_asking_for_it_without_a_base_is_a_one_line_error(tmp_path):
     with pytest.raises(ValueError, match=r"^save_trainable_only needs a model loaded with from_pretrained: .* pass "
                                          r"--save_trainable_only false$"):
         Trainer(model=model, args=args, train_dataset=rows(4, 0)).train()
-    assert Trainer(model=model, args=TrainingArguments(output_dir=str(tmp_path), report_to="none"))\
-        ._trainable_only_writer() is None  # by default such a model simply gets whole checkpoints
+    assert trainable_only_writer(model, TrainingArguments(output_dir=str(tmp_path), report_to="none")) \
+        is None  # by default such a model simply gets whole checkpoints

@@ -26,7 +26,8 @@ from torch.utils.data import SequentialSampler
 from transformers import RobertaConfig, RobertaForSequenceClassification
 from transformers.data.data_collator import DataCollatorWithPadding, default_data_collator
 from transformers.lora import lora_state_dict, mark_only_lora_as_trainable
-from transformers.trainer import LengthGroupedSampler, Trainer
+from transformers.data.samplers import LengthGroupedSampler
+from transformers.trainer import Trainer
 from transformers.trainer_callback import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 from transformers.training_args import TrainingArguments

@@ -373,8 +373,8 @@ def main(args=None):
         default_data_collator,
         set_seed,
     )
-    from transformers.adapters import load_adapter_state_dict
-    from transformers.lora import count_parameters, fork_trainable_rule, load_lora_state_dict
+    from transformers.lora import count_parameters, fork_trainable_rule
+    from transformers.method_loading import load_adapter_state_dict, load_lora_state_dict
     from transformers.safe_loading import UnreadableCheckpoint
 
     if training_args.use_deterministic_algorithms:

@@ -28,9 +28,11 @@ from tqdm.auto import tqdm
 import transformers
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser, set_seed
 from transformers import DataCollatorWithPadding, EvalPrediction, default_data_collator
-from transformers.lora import count_parameters, fork_trainable_rule, load_lora_state_dict
+from transformers.checkpointing import save_model_files
+from transformers.lora import count_parameters, fork_trainable_rule
+from transformers.method_loading import load_lora_state_dict
 from transformers.optimization import AdamW, get_scheduler
-from transformers.trainer import save_model_files, weight_decay_groups
+from transformers.trainer_pt_utils import weight_decay_groups
 from transformers.trainer_utils import SchedulerType
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -146,11 +148,15 @@ def main(argv=None):
         config = AutoConfig.from_pretrained(args.model_name_or_path, num_labels=num_labels, finetuning_task=task,
                                             apply_lora=args.apply_lora, lora_r=args.lora_r, lora_alpha=args.lora_alpha)
         tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, use_fast=not args.use_slow_tokenizer)
-        model = AutoModelForSequenceClassification.from_pretrained(args.model_name_or_path, config=config)
+        # tensors the --lora_path file fills (the head) are not reported as left at their initial values
+        model, loading = AutoModelForSequenceClassification.from_pretrained(
+            args.model_name_or_path, config=config, output_loading_info=True, defer_loading_report=True)
         if args.lora_path is not None:
-            load_lora_state_dict(model, args.lora_path)
+            applied = load_lora_state_dict(model, args.lora_path)
+            loading["loading_report"].supplied_by(args.lora_path, applied["loaded"])
     except (OSError, ValueError, RuntimeError) as e:
         fail(str(e).strip().splitlines()[0])
+    loading["loading_report"].emit()
     if args.apply_lora and not any("lora_" in name for name, _ in model.named_parameters()):
         fail(f"--apply_lora: {type(model).__name__} has no LoRA layers ({config.model_type} does not implement them)")
     fork_trainable_rule(model, apply_lora=args.apply_lora)

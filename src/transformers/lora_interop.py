@@ -9,6 +9,9 @@
 
 Every key rename between the first two goes through `to_peft_key` / `to_legacy_key`; the trainer's save, the
 `--lora_path` loader and scripts/convert_lora.py all use them.
+
+One layer above `lora` (the layer itself) and `parameter_groups` (the name rules), and importing neither adapters
+nor `method_loading`, whose `load_lora_state_dict` checks and loads what `read_lora_path` returns here.
 """
 import copy
 import json
@@ -20,8 +23,8 @@ import warnings
 import torch
 
 from . import lora
-from .adapters import is_adapter_key
 from .file_utils import CONFIG_NAME, LORA_WEIGHTS_NAME, SAFE_LORA_WEIGHTS_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME
+from .parameter_groups import is_adapter_key
 from .safe_loading import sniff
 from .utils import logging
 

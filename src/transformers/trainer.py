@@ -1,48 +1,39 @@
 """Trainer: the training / evaluation / prediction loop of transformers 4.4.2, on one device per process.
 
-Multi-process (torchrun): the model is wrapped in DistributedDataParallel, training data is split by 4.4.2's
-DistributedSampler (reshuffled each epoch from the epoch number), evaluation data in contiguous shards whose results
-are gathered in order, so every example counts exactly once. Process 0 logs and writes; the others wait for it at
-each checkpoint.
-
 Step semantics follow 4.4.2: AdamW with bias/LayerNorm parameters excluded from weight decay, a warmup schedule,
-gradient accumulation and clipping, and at the end of each optimizer step: log -> evaluate -> save.
-Checkpoints (`checkpoint-N/`) hold the model, optimizer.pt, scheduler.pt, trainer_state.json, rng_state.pth and
-training_args.bin/.json, plus `pytorch_model_lora.bin` / `model_lora.safetensors` (LoRA + head tensors) when the
-model has LoRA layers. Resuming restores all of it and replays the data order, so an interrupted run ends with the
-same weights as an uninterrupted one. Every .pt/.pth/.bin holds only tensors and plain values and is read with
-torch.load(weights_only=True): a checkpoint from elsewhere cannot run code when resumed.
+gradient accumulation and clipping, and at the end of each optimizer step: log -> evaluate -> save. With the same
+seed a run reproduces 4.4.2's step for step (data order, dropout draws, losses).
+
+Multi-process (torchrun): the model is wrapped in DistributedDataParallel (or a DeepSpeed engine), each process
+reads its share of the training data (data/samplers.py) and a contiguous shard of the evaluation data, whose results
+are gathered in order so every example counts exactly once. Process 0 logs and writes.
+
+What a checkpoint holds and how a run resumes from one is checkpointing.py's business; this file decides when.
 """
 import contextlib
 import inspect
-import json
 import math
 import os
-import random
-import shutil
 import time
 from collections.abc import Sized
 from dataclasses import replace
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-import numpy as np
 import torch
 from safetensors import SafetensorError
 from torch import nn
 from torch import distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler, Sampler
-from torch.utils.data.distributed import DistributedSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .adapters import ADAPTER_STATE_NAME, SAFE_ADAPTER_STATE_NAME, adapter_state_dict, is_adapter_key
+from . import checkpointing as ckpt
+from . import trainer_pt_utils
+from .checkpointing import OPTIMIZER_NAME, SCALER_NAME, SCHEDULER_NAME, TRAINING_ARGS_NAME  # noqa: F401 (4.4.2's)
+from .checkpointing import TRAINER_STATE_NAME, save_model_files
 from .data.data_collator import DataCollator, DataCollatorWithPadding, default_data_collator
+from .data.samplers import eval_sampler, train_sampler
 from .deepspeed_support import deepspeed_init
-from .file_utils import LORA_WEIGHTS_NAME, SAFE_LORA_WEIGHTS_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME
-from .lora import lora_state_dict
-from .lora_interop import ADAPTER_DIR, save_peft_adapter
 from .optimization import AdamW, get_scheduler
-from .safe_loading import UnreadableCheckpoint, torch_load
-from .trainable_checkpoint import TrainableCheckpoints, base_of, is_trainable_only, rebuild_state_dict
 from .trainer_callback import (
     CallbackHandler,
     DefaultFlowCallback,
@@ -53,122 +44,21 @@ from .trainer_callback import (
     TrainerControl,
     TrainerState,
 )
+from .trainer_pt_utils import batch_rows, concat_batches, gather_in_rank_order, to_numpy, weight_decay_groups
 from .trainer_utils import (
-    PREFIX_CHECKPOINT_DIR,
-    CheckpointSaveError,
     EvalPrediction,
     NonFiniteLoss,
     PredictionOutput,
     TrainOutput,
-    checkpoint_problem,
     denumpify_detensorize,
     get_last_checkpoint,
     set_seed,
     speed_metrics,
-    write_checkpoint_manifest,
 )
 from .training_args import TrainingArguments
 from .utils import logging
 
 logger = logging.get_logger(__name__)
-
-TRAINER_STATE_NAME = "trainer_state.json"
-OPTIMIZER_NAME = "optimizer.pt"
-SCHEDULER_NAME = "scheduler.pt"
-SCALER_NAME = "scaler.pt"
-RNG_STATE_NAME = "rng_state.pth"
-TRAINING_ARGS_NAME = "training_args.bin"
-TRAINING_ARGS_JSON = "training_args.json"
-
-
-class LengthGroupedSampler(Sampler):
-    """Random order, but examples of similar length share a batch: shuffle, cut into mega-batches of 50 batches,
-    sort each by length (longest first), and put the batch holding the longest example first (early OOM).
-
-    With num_replicas > 1 (4.4.2's distributed variant) the shuffle comes from a generator seeded with the epoch
-    (`set_epoch`), the same on every process; the order is padded by wrapping around to a multiple of num_replicas,
-    and process `rank` takes every num_replicas-th index from position `rank`."""
-
-    def __init__(self, lengths: List[int], batch_size: int, num_replicas: int = 1, rank: int = 0):
-        self.lengths, self.batch_size = lengths, batch_size
-        self.num_replicas, self.rank, self.epoch = num_replicas, rank, 0
-
-    def set_epoch(self, epoch: int):
-        self.epoch = epoch
-
-    def __len__(self):
-        return math.ceil(len(self.lengths) / self.num_replicas)
-
-    def __iter__(self):
-        generator = None
-        if self.num_replicas > 1:
-            generator = torch.Generator()
-            generator.manual_seed(self.epoch)
-        order = torch.randperm(len(self.lengths), generator=generator).tolist()
-        mega = self.batch_size * 50
-        groups = [sorted(order[i : i + mega], key=lambda j: -self.lengths[j]) for i in range(0, len(order), mega)]
-        longest = max(range(len(groups)), key=lambda g: self.lengths[groups[g][0]])
-        groups[0][0], groups[longest][0] = groups[longest][0], groups[0][0]
-        order = [i for g in groups for i in g]
-        if self.num_replicas > 1:
-            total = len(self) * self.num_replicas
-            order = (order * math.ceil(total / len(order)))[:total][self.rank :: self.num_replicas]
-        return iter(order)
-
-
-class ShardSampler(Sampler):
-    """Evaluation split for process `rank` of `num_replicas`: a contiguous block of indices, the blocks in rank
-    order covering the dataset once (no padding: the last blocks may be shorter, or empty)."""
-
-    def __init__(self, num_examples: int, num_replicas: int, rank: int):
-        per_rank = math.ceil(num_examples / num_replicas)
-        self.indices = range(min(rank * per_rank, num_examples), min((rank + 1) * per_rank, num_examples))
-
-    def __len__(self):
-        return len(self.indices)
-
-    def __iter__(self):
-        return iter(self.indices)
-
-
-def _gather_in_rank_order(obj):
-    """Every process's `obj`, as a list in rank order (just [obj] without a process group)."""
-    if not dist.is_initialized() or dist.get_world_size() == 1:
-        return [obj]
-    out = [None] * dist.get_world_size()
-    dist.all_gather_object(out, obj)
-    return out
-
-
-def _nested_to_numpy(t):
-    # floats go through float32: numpy has no bfloat16
-    if isinstance(t, (list, tuple)):
-        return type(t)(_nested_to_numpy(x) for x in t)
-    return t.detach().float().cpu().numpy() if t.is_floating_point() else t.detach().cpu().numpy()
-
-
-def _nested_concat(chunks, padding_index=-100):
-    """Concatenate per-batch arrays (or tuples of arrays) along dim 0; pad dim 1 with -100 where lengths differ."""
-    first = chunks[0]
-    if isinstance(first, (list, tuple)):
-        return type(first)(_nested_concat([c[i] for c in chunks], padding_index) for i in range(len(first)))
-    if first.ndim < 2 or all(c.shape[1:] == first.shape[1:] for c in chunks):
-        return np.concatenate(chunks, axis=0)
-    width = max(c.shape[1] for c in chunks)
-    out = np.full((sum(c.shape[0] for c in chunks), width) + first.shape[2:], padding_index, dtype=first.dtype)
-    row = 0
-    for c in chunks:
-        out[row : row + c.shape[0], : c.shape[1]] = c
-        row += c.shape[0]
-    return out
-
-
-def _num_rows(inputs: Dict[str, Any]) -> int:
-    """Batch size of a collated batch: the first dim of its first non-scalar tensor."""
-    for v in inputs.values():
-        if isinstance(v, torch.Tensor) and v.dim() > 0:
-            return v.shape[0]
-    return 1
 
 
 class Trainer:
@@ -273,52 +163,25 @@ class Trainer:
         return dataset
 
     def _get_train_sampler(self) -> Optional[Sampler]:
-        if isinstance(self.train_dataset, IterableDataset) or not isinstance(self.train_dataset, Sized):
-            return None
-        world, rank = self.args.world_size, self.args.process_index
-        if self.args.group_by_length:
-            name = self.tokenizer.model_input_names[0] if self.tokenizer is not None else "input_ids"
-            if hasattr(self.train_dataset, "column_names"):
-                lengths = [len(x) for x in self.train_dataset[name]]
-            else:
-                lengths = [len(self.train_dataset[i][name]) for i in range(len(self.train_dataset))]
-            return LengthGroupedSampler(lengths, self.args.train_batch_size, num_replicas=world, rank=rank)
-        if world > 1:
-            return DistributedSampler(self.train_dataset, num_replicas=world, rank=rank)
-        return RandomSampler(self.train_dataset)
+        column = self.tokenizer.model_input_names[0] if self.tokenizer is not None else "input_ids"
+        return train_sampler(self.train_dataset, self.args, length_column=column)
 
     def get_train_dataloader(self) -> DataLoader:
         if self.train_dataset is None:
             raise ValueError("Trainer: training requires a train_dataset")
         dataset = self._remove_unused_columns(self.train_dataset, "training")
-        return DataLoader(
-            dataset,
-            batch_size=self.args.train_batch_size,
-            sampler=self._get_train_sampler(),
-            collate_fn=self.data_collator,
-            drop_last=self.args.dataloader_drop_last,
-            num_workers=self.args.dataloader_num_workers,
-            pin_memory=self.args.dataloader_pin_memory and self.args.device.type == "cuda",
-        )
+        return self._loader(dataset, self.args.train_batch_size, self._get_train_sampler())
 
     def _eval_loader(self, dataset, description: str) -> DataLoader:
         dataset = self._remove_unused_columns(dataset, description)
-        return DataLoader(
-            dataset,
-            batch_size=self.args.eval_batch_size,
-            sampler=self._eval_sampler(dataset),
-            collate_fn=self.data_collator,
-            drop_last=self.args.dataloader_drop_last,
-            num_workers=self.args.dataloader_num_workers,
-            pin_memory=self.args.dataloader_pin_memory and self.args.device.type == "cuda",
-        )
+        shards = self.args.world_size if self._shard_evaluation() else 1
+        return self._loader(dataset, self.args.eval_batch_size, eval_sampler(dataset, shards, self.args.process_index))
 
-    def _eval_sampler(self, dataset) -> Optional[Sampler]:
-        if not isinstance(dataset, Sized):
-            return None
-        if self._shard_evaluation():
-            return ShardSampler(len(dataset), self.args.world_size, self.args.process_index)
-        return SequentialSampler(dataset)
+    def _loader(self, dataset, batch_size: int, sampler: Optional[Sampler]) -> DataLoader:
+        args = self.args
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=self.data_collator,
+                          drop_last=args.dataloader_drop_last, num_workers=args.dataloader_num_workers,
+                          pin_memory=args.dataloader_pin_memory and args.device.type == "cuda")
 
     def _shard_evaluation(self) -> bool:
         """Each process evaluates its own slice, except under ZeRO-3: there every forward is a collective that all
@@ -367,21 +230,10 @@ class Trainer:
             set_seed(args.seed)
             self.model = self.model_init().to(args.device)
             self.optimizer, self.lr_scheduler = None, None
-        self._trainable_checkpoints = self._trainable_only_writer()
-        if resume_from_checkpoint is True:
-            resume_from_checkpoint = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
-            if resume_from_checkpoint is None:
-                raise ValueError(f"No checkpoint-N folder found in output directory ({args.output_dir}) to resume from")
-        elif resume_from_checkpoint is False:
-            resume_from_checkpoint = None
+        self._trainable_checkpoints = ckpt.trainable_only_writer(self.model, args)
+        resume_from_checkpoint = ckpt.resolve_resume(resume_from_checkpoint, args.output_dir)
         if resume_from_checkpoint is not None:
-            if not os.path.isdir(resume_from_checkpoint):
-                raise ValueError(f"Can't find a checkpoint folder at {resume_from_checkpoint}")
-            problem = checkpoint_problem(resume_from_checkpoint)
-            if problem is not None:
-                raise UnreadableCheckpoint(f"{resume_from_checkpoint} is incomplete or damaged ({problem}): resume "
-                                           "from an older checkpoint-N, or pass True to take the newest sound one")
-            self._load_model_weights(resume_from_checkpoint)
+            ckpt.load_model_weights(self.model, resume_from_checkpoint)
 
         train_dataloader = self.get_train_dataloader()
         sized = isinstance(train_dataloader.dataset, Sized)
@@ -401,7 +253,8 @@ class Trainer:
             self.deepspeed = deepspeed_init(self, max_steps, resume_from_checkpoint)
         else:
             self.create_optimizer_and_scheduler(num_training_steps=max_steps)
-            self._load_optimizer_and_scheduler(resume_from_checkpoint)
+            ckpt.load_optimizer_files(resume_from_checkpoint, self.optimizer, self.lr_scheduler, self.scaler,
+                                      args.device)
         self.state = TrainerState()
 
         total_batch = args.train_batch_size * ga * args.world_size
@@ -411,16 +264,9 @@ class Trainer:
                     f"process(es) x {ga} accumulated)")
 
         epochs_trained, batches_to_skip, rng_state = 0, 0, None
-        state_file = os.path.join(resume_from_checkpoint or "", TRAINER_STATE_NAME)
-        if resume_from_checkpoint is not None and os.path.isfile(state_file):
-            self.state = TrainerState.load_from_json(state_file)
-            epochs_trained = self.state.global_step // updates_per_epoch
-            if not args.ignore_data_skip:
-                batches_to_skip = (self.state.global_step % updates_per_epoch) * ga
-                rng_file = os.path.join(resume_from_checkpoint, self._rng_file_name())
-                rng_state = self._load_rng_state(rng_file) if os.path.isfile(rng_file) else None
-            logger.info(f"resumed {resume_from_checkpoint}: at step {self.state.global_step} (epoch {epochs_trained}), "
-                        f"the first {batches_to_skip} batches of this epoch are passed over")
+        if resume_from_checkpoint is not None and ckpt.has_trainer_state(resume_from_checkpoint):
+            self.state, epochs_trained, batches_to_skip, rng_state = ckpt.resume_point(
+                resume_from_checkpoint, args, updates_per_epoch)
 
         self.callback_handler.model = self.model
         self.callback_handler.optimizer, self.callback_handler.lr_scheduler = self.optimizer, self.lr_scheduler
@@ -429,15 +275,17 @@ class Trainer:
         self.state.is_local_process_zero = self.is_local_process_zero()
         self.state.is_world_process_zero = self.is_world_process_zero()
 
-        tally = self._resumed_loss_tally()
+        tally = ckpt.resumed_loss_tally(self.state.loss_tally, self.state.global_step, args.world_size,
+                                        args.process_index)
+        self.state.loss_tally = None
         # tr_loss stays a device tensor between logs to avoid a host sync every step
         tr_loss = self._tr_loss = torch.tensor(tally["unlogged"], device=args.device)
         # the first optimizer step whose loss was nan/inf (-1: none), also on the device; read where the loop syncs
         self._first_bad_step = torch.tensor(-1, device=args.device)
-        self._total_loss_scalar = tally["logged_sum"]
+        self._logged_loss_sum = tally["logged_sum"]
         self._overflow_steps = 0
         self._engine_skipped_before = self.deepspeed.skipped_steps if self.deepspeed is not None else 0
-        self._globalstep_last_logged = tally["last_logged_step"]
+        self._last_logged_step = tally["last_logged_step"]
         self._total_flos = self.state.total_flos
         model = self._wrap_model()
         model.zero_grad()
@@ -447,7 +295,7 @@ class Trainer:
         for epoch in range(epochs_trained, num_train_epochs):
             if rng_state is not None:
                 if batches_to_skip == 0:  # resuming at an epoch boundary: continue the saved random streams
-                    self._set_rng_state(rng_state)
+                    ckpt.restore_rng_state(rng_state)
                     rng_state = None
                 elif rng_state.get("epoch_begin") is not None:  # mid-epoch: replay this epoch's shuffle first
                     torch.set_rng_state(rng_state["epoch_begin"])
@@ -465,7 +313,7 @@ class Trainer:
                 if batches_to_skip > 0:
                     batches_to_skip -= 1
                     if batches_to_skip == 0 and rng_state is not None:
-                        self._set_rng_state(rng_state)
+                        ckpt.restore_rng_state(rng_state)
                         rng_state = None
                     continue
                 if (step + 1) % ga == 0:
@@ -505,13 +353,13 @@ class Trainer:
             logger.info(f"best {args.metric_for_best_model} was {self.state.best_metric} at "
                         f"{self.state.best_model_checkpoint}: its weights are loaded back")
             with self._gathered_weights(modifier_rank=0):  # every process reads the same file
-                self._load_model_weights(self.state.best_model_checkpoint)
+                ckpt.load_model_weights(self.model, self.state.best_model_checkpoint)
 
         metrics = speed_metrics("train", start_time, max_steps * total_batch)
         self.store_flos()
         metrics["total_flos"] = self.state.total_flos
-        self._total_loss_scalar += self._mean_over_processes(tr_loss)
-        train_loss = self._total_loss_scalar / max(self.state.global_step, 1)
+        self._logged_loss_sum += self._mean_over_processes(tr_loss)
+        train_loss = self._logged_loss_sum / max(self.state.global_step, 1)
         metrics["train_loss"] = train_loss
         skipped = self._skipped_steps()
         if skipped is not None:
@@ -585,24 +433,30 @@ class Trainer:
         if self.control.should_log or self.control.should_evaluate or self.control.should_save:
             self._stop_on_bad_loss()
         if self.control.should_log:
-            tr_loss_scalar = self._mean_over_processes(tr_loss)
-            tr_loss -= tr_loss  # reset in place: the caller keeps accumulating into the same tensor
-            steps = self.state.global_step - self._globalstep_last_logged
-            logs = {"loss": round(tr_loss_scalar / max(steps, 1), 4), "learning_rate": self.lr_scheduler.get_last_lr()[0]}
-            skipped = self._skipped_steps()
-            if skipped is not None:
-                logs["fp16_skipped_steps"] = skipped
-            self._total_loss_scalar += tr_loss_scalar
-            self._globalstep_last_logged = self.state.global_step
-            self.log(logs)
+            self._log_loss(tr_loss)
         metrics = self.evaluate() if self.control.should_evaluate else None
         if self.control.should_save:
+            final = ckpt.checkpoint_dir(self.args.output_dir, self.state.global_step)
             try:
                 self._save_checkpoint(metrics=metrics)
             # a full disk: torch.save reports it as a RuntimeError, safetensors as its own error, the rest as OSError
             except (OSError, RuntimeError, SafetensorError) as e:
-                raise self._save_failed(e) from e
+                raise ckpt.save_failed(final, self.is_world_process_zero(), e) from e
             self.control = self.callback_handler.on_save(self.args, self.state, self.control)
+
+    def _log_loss(self, tr_loss: torch.Tensor):
+        """Log the mean loss per optimizer step since the previous log line, with the learning rate. The loop keeps
+        adding into `tr_loss`, so it is emptied in place once its sum has moved to the running total."""
+        since_last = self._mean_over_processes(tr_loss)
+        tr_loss.zero_()
+        steps = max(self.state.global_step - self._last_logged_step, 1)
+        self._logged_loss_sum += since_last
+        self._last_logged_step = self.state.global_step
+        line = {"loss": round(since_last / steps, 4), "learning_rate": self.lr_scheduler.get_last_lr()[0]}
+        skipped = self._skipped_steps()
+        if skipped is not None:
+            line["fp16_skipped_steps"] = skipped
+        self.log(line)
 
     def _skipped_steps(self) -> Optional[int]:
         """Optimizer steps skipped for fp16 overflow since this train() began; None when no loss scaling runs."""
@@ -665,9 +519,10 @@ class Trainer:
     # -- logging --------------------------------------------------------------------------------------------------
     def log(self, logs: Dict[str, float]) -> None:
         """Add `epoch` and `step`, append to state.log_history and hand to the callbacks (TensorBoard, tqdm...)."""
-        if self.state.epoch is not None:
-            logs["epoch"] = round(self.state.epoch, 2)
-        self.state.log_history.append({**logs, "step": self.state.global_step})
+        epoch = self.state.epoch
+        if epoch is not None:  # in place: evaluate() returns the metrics it logged, epoch included
+            logs.update(epoch=round(epoch, 2))
+        self.state.log_history.append(dict(logs, step=self.state.global_step))
         self.control = self.callback_handler.on_log(self.args, self.state, self.control, logs)
 
     def store_flos(self):
@@ -679,70 +534,22 @@ class Trainer:
     def is_world_process_zero(self) -> bool:
         return self.args.process_index == 0
 
-    def log_metrics(self, split: str, metrics: Dict[str, Any]):
-        """Log `metrics` as a two-column table, floats to 4 significant digits (the json files keep them whole)."""
-        if not self.is_world_process_zero():
-            return
-        width = max((len(k) for k in metrics), default=0)
-        rows = [f"  {k:<{width}}  {v:.4g}" if isinstance(v, float) else f"  {k:<{width}}  {v}"
-                for k, v in sorted(metrics.items())]
-        logger.info("\n".join([f"{split} metrics:"] + rows))
+    # the closing reports of a script: a metrics table, {split}_results.json, trainer_state.json
+    log_metrics = trainer_pt_utils.log_metrics
+    save_metrics = trainer_pt_utils.save_metrics
+    save_state = trainer_pt_utils.save_state
 
-    def save_metrics(self, split: str, metrics: Dict[str, Any], combined: bool = True):
-        """Write `{split}_results.json` in output_dir and, if `combined`, merge the metrics into all_results.json."""
-        if not self.is_world_process_zero():
-            return
-        os.makedirs(self.args.output_dir, exist_ok=True)
-        _write_json(os.path.join(self.args.output_dir, f"{split}_results.json"), metrics)
-        if combined:
-            path = os.path.join(self.args.output_dir, "all_results.json")
-            merged = {}
-            if os.path.isfile(path):
-                with open(path, encoding="utf-8") as f:
-                    merged = json.load(f)
-            merged.update(metrics)
-            _write_json(path, merged)
-
-    def save_state(self):
-        """Write trainer_state.json (log history, best checkpoint...) in output_dir."""
-        if self.is_world_process_zero():
-            os.makedirs(self.args.output_dir, exist_ok=True)
-            self.state.save_to_json(os.path.join(self.args.output_dir, TRAINER_STATE_NAME))
-
-    # -- saving / loading -----------------------------------------------------------------------------------------
+    # -- saving ---------------------------------------------------------------------------------------------------
     def save_model(self, output_dir: Optional[str] = None):
         """Save what `save_model_files` writes (the model, its LoRA / adapter + head tensors, the tokenizer) plus
         training_args.bin, in output_dir (default args.output_dir). Every process calls it; process 0 writes."""
         with self._gathered_weights():
             if not self.is_world_process_zero():
                 return
-            output_dir = output_dir if output_dir is not None else self.args.output_dir
-            logger.info(f"Saving model checkpoint to {output_dir}")
-            save_model_files(self.model, output_dir, self.tokenizer)
-            self._save_training_args(output_dir)
-
-    def _save_training_args(self, output_dir: str):
-        # plain values only: torch.load(weights_only=True) reads the .bin, anything reads the .json
-        torch.save(self.args.to_dict(), os.path.join(output_dir, TRAINING_ARGS_NAME))
-        with open(os.path.join(output_dir, TRAINING_ARGS_JSON), "w", encoding="utf-8") as f:
-            f.write(self.args.to_json_string() + "\n")
-
-    def _trainable_only_writer(self) -> Optional[TrainableCheckpoints]:
-        """What writes checkpoints of the trainable tensors only (see TrainingArguments.save_trainable_only), or
-        None when checkpoints hold the whole model."""
-        wanted, base = self.args.save_trainable_only, base_of(self.model)
-        if wanted is None:  # on when something is frozen and from_pretrained says where it came from
-            wanted = base is not None and not self.args.deepspeed and not all(
-                p.requires_grad for p in self.model.parameters())
-        if not wanted:
-            return None
-        if base is None:
-            raise ValueError("save_trainable_only needs a model loaded with from_pretrained: its checkpoints take "
-                             "the frozen tensors from those weights; load it so, or pass --save_trainable_only false")
-        trained = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
-        logger.info(f"checkpoints hold the {trained:,} trainable parameters and a reference to {base} "
-                    "(--save_trainable_only false: whole models)")
-        return TrainableCheckpoints(self.model, base)
+            folder = self.args.output_dir if output_dir is None else output_dir
+            logger.info(f"writing the model to {folder}")
+            save_model_files(self.model, folder, self.tokenizer)
+            ckpt.save_training_args(self.args, folder)
 
     def _gathered_weights(self, modifier_rank: Optional[int] = None):
         """Under ZeRO-3 each process holds a slice of every weight: this block sees them whole (every process must
@@ -754,188 +561,57 @@ class Trainer:
         return deepspeed.zero.GatheredParameters(list(self.model.parameters()), modifier_rank=modifier_rank)
 
     def _save_checkpoint(self, metrics: Optional[Dict[str, float]] = None):
-        """Write checkpoint-N (into a temporary folder renamed at the end: a crash leaves no half checkpoint).
-
-        Every process calls this: each stores its own random state, process 0 everything else, and nobody goes on
-        before the folder has its final name."""
-        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-        final = os.path.join(self.args.output_dir, name)
-        tmp = os.path.join(self.args.output_dir, f"tmp-{name}")
-        zero = self.is_world_process_zero()
-        if zero:
-            shutil.rmtree(tmp, ignore_errors=True)
-            os.makedirs(tmp)
-        self._barrier()
-        torch.save(self._get_rng_state(), os.path.join(tmp, self._rng_file_name()))
-        self._update_best(metrics, final)
+        """Write checkpoint-N atomically (checkpointing.atomic_checkpoint). Every process calls this: each stores
+        its own random state, process 0 everything else."""
+        args, writer = self.args, self.is_world_process_zero()
+        final = ckpt.checkpoint_dir(args.output_dir, self.state.global_step)
+        ckpt.update_best(self.state, args, metrics, final)
         self.store_flos()
-        tally = {"logged_sum": self._total_loss_scalar, "last_logged_step": self._globalstep_last_logged,
-                 "unlogged": _gather_in_rank_order(self._tr_loss.item())}
-        if self.deepspeed is not None:  # each process writes its share of the optimizer state, with the schedule
-            self.deepspeed.save_checkpoint(tmp)
-        if self._trainable_checkpoints is None:
-            self.save_model(tmp)
-        elif zero:
-            self._trainable_checkpoints.save(tmp)
-            save_model_files(self.model, tmp, self.tokenizer, whole_model=False)
-            self._save_training_args(tmp)
-        if zero:
-            if self.deepspeed is None:
-                torch.save(self.optimizer.state_dict(), os.path.join(tmp, OPTIMIZER_NAME))
-                torch.save(self.lr_scheduler.state_dict(), os.path.join(tmp, SCHEDULER_NAME))
-            if self.scaler is not None:
-                torch.save(self.scaler.state_dict(), os.path.join(tmp, SCALER_NAME))
-            replace(self.state, loss_tally=tally).save_to_json(os.path.join(tmp, TRAINER_STATE_NAME))
-        self._barrier()  # every process's random state is in tmp
-        if zero:
-            write_checkpoint_manifest(tmp)  # last: a folder whose files match it was saved whole
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
-            self._rotate_checkpoints()
+        with ckpt.atomic_checkpoint(final, writer, self._barrier) as folder:
+            torch.save(ckpt.capture_rng_state(self._epoch_begin_rng),
+                       os.path.join(folder, ckpt.rng_file_name(args.world_size, args.process_index)))
+            # the loss summed since the last log line, per process: a resumed run reports the same train_loss
+            tally = {"logged_sum": self._logged_loss_sum, "last_logged_step": self._last_logged_step,
+                     "unlogged": gather_in_rank_order(self._tr_loss.item())}
+            if self.deepspeed is not None:  # each process writes its share of the optimizer state, with the schedule
+                self.deepspeed.save_checkpoint(folder)
+            if self._trainable_checkpoints is None:
+                self.save_model(folder)
+            elif writer:
+                self._trainable_checkpoints.save(folder)
+                save_model_files(self.model, folder, self.tokenizer, whole_model=False)
+                ckpt.save_training_args(args, folder)
+            if writer:
+                ckpt.save_optimizer_files(folder, None if self.deepspeed else self.optimizer, self.lr_scheduler,
+                                          self.scaler)
+                replace(self.state, loss_tally=tally).save_to_json(os.path.join(folder, TRAINER_STATE_NAME))
+        if writer:
+            ckpt.rotate_checkpoints(args.output_dir, args.save_total_limit, self.state.best_model_checkpoint)
         self._barrier()
-
-    def _save_failed(self, error: Exception) -> CheckpointSaveError:
-        """Remove the half-written folder of a save that failed and say which checkpoint is left to resume from."""
-        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-        if self.is_world_process_zero():
-            shutil.rmtree(os.path.join(self.args.output_dir, f"tmp-{name}"), ignore_errors=True)
-        last = get_last_checkpoint(self.args.output_dir)
-        kept = f"{last} is intact" if last else "no earlier checkpoint was saved"
-        cause = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
-        return CheckpointSaveError(f"could not write {name} ({cause}): nothing of it was kept and {kept}; make room "
-                                   "on the disk and run the same command again to resume")
-
-    def _resumed_loss_tally(self) -> Dict[str, Any]:
-        """The loss sums to start from: the resumed checkpoint's (this process's share), else none yet."""
-        tally, self.state.loss_tally = self.state.loss_tally, None
-        if tally is None or len(tally["unlogged"]) != self.args.world_size:  # a fresh run, or another world size
-            return {"logged_sum": 0.0, "last_logged_step": self.state.global_step, "unlogged": 0.0}
-        return {**tally, "unlogged": tally["unlogged"][self.args.process_index]}
-
-    def _rng_file_name(self) -> str:
-        world = self.args.world_size
-        return RNG_STATE_NAME if world == 1 else f"rng_state_{self.args.process_index}.pth"
-
-    def _update_best(self, metrics: Optional[Dict[str, float]], checkpoint: str):
-        """Remember `checkpoint` as the best one if its metrics beat the best so far (on every process, so that
-        load_best_model_at_end loads the same weights everywhere)."""
-        if metrics is not None and self.args.metric_for_best_model is not None:
-            key = self.args.metric_for_best_model
-            key = key if key.startswith("eval_") else f"eval_{key}"
-            if key not in metrics:
-                raise KeyError(f"metric_for_best_model={self.args.metric_for_best_model!r} is not among the eval "
-                               f"metrics {sorted(metrics)}: pick one of those")
-            value = metrics[key]
-            better = np.greater if self.args.greater_is_better else np.less
-            if self.state.best_metric is None or better(value, self.state.best_metric):
-                self.state.best_metric = value
-                self.state.best_model_checkpoint = checkpoint
-
-    def _sorted_checkpoints(self) -> List[str]:
-        folder = self.args.output_dir
-        found = [(int(n.split("-")[1]), os.path.join(folder, n)) for n in os.listdir(folder)
-                 if n.startswith(f"{PREFIX_CHECKPOINT_DIR}-") and n.split("-")[1].isdigit()
-                 and os.path.isdir(os.path.join(folder, n))]
-        return [path for _, path in sorted(found)]
-
-    def _rotate_checkpoints(self):
-        """Keep at most save_total_limit checkpoints: delete the oldest, but never the best one nor the newest
-        (needed to resume), so with a limit of 1 both may remain."""
-        limit = self.args.save_total_limit
-        if limit is None or limit <= 0:
-            return
-        ckpts = self._sorted_checkpoints()
-        best = self.state.best_model_checkpoint
-        keep = {ckpts[-1]} | ({os.path.normpath(best)} if best else set())
-        deletable = [c for c in ckpts if os.path.normpath(c) not in keep]
-        for ckpt in deletable[: max(0, len(ckpts) - max(limit, len(keep)))]:
-            logger.info(f"removing {ckpt} (save_total_limit={limit})")
-            shutil.rmtree(ckpt)
-
-    def _load_model_weights(self, folder: str):
-        """Load a saved model's weights into self.model in place (keeps its requires_grad flags and LoRA setup)."""
-        from .modeling_utils import load_state_dict_file
-
-        if is_trainable_only(folder):
-            logger.info(f"Rebuilding the model from its base model and the trained tensors of {folder}")
-            self.model.load_state_dict(rebuild_state_dict(self.model, folder))
-            return
-        for name in (SAFE_WEIGHTS_NAME, WEIGHTS_NAME):
-            path = os.path.join(folder, name)
-            if os.path.isfile(path):
-                logger.info(f"Loading model weights from {path}")
-                self.model.load_state_dict(load_state_dict_file(path))
-                return
-        raise ValueError(f"{folder} holds neither {SAFE_WEIGHTS_NAME} nor {WEIGHTS_NAME}: pass a checkpoint folder "
-                         "written by Trainer")
-
-    def _load_optimizer_and_scheduler(self, checkpoint: Optional[str]):
-        if checkpoint is None:
-            return
-        opt, sched = os.path.join(checkpoint, OPTIMIZER_NAME), os.path.join(checkpoint, SCHEDULER_NAME)
-        if os.path.isfile(opt) and os.path.isfile(sched):
-            self.optimizer.load_state_dict(torch_load(opt, map_location=self.args.device))
-            self.lr_scheduler.load_state_dict(torch_load(sched))
-        scaler = os.path.join(checkpoint, SCALER_NAME)
-        if self.scaler is not None and os.path.isfile(scaler):
-            self.scaler.load_state_dict(torch_load(scaler))
-
-    def _get_rng_state(self) -> Dict[str, Any]:
-        """Every random stream as tensors and plain numbers, which torch.load(weights_only=True) reads back."""
-        version, words, gauss = random.getstate()
-        _, keys, pos, has_gauss, cached = np.random.get_state()
-        state = {
-            "python": {"version": version, "state": torch.tensor(words, dtype=torch.int64), "gauss": gauss},
-            "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
-                      "cached_gaussian": float(cached)},
-            "cpu": torch.get_rng_state(),
-            "epoch_begin": self._epoch_begin_rng,
-        }
-        if torch.cuda.is_available():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        return state
-
-    @staticmethod
-    def _load_rng_state(path: str) -> Dict[str, Any]:
-        try:
-            return torch_load(path)
-        except UnreadableCheckpoint as e:
-            raise UnreadableCheckpoint(f"{e} (delete it to resume without the saved random state)") from None
-
-    @staticmethod
-    def _set_rng_state(state: Dict[str, Any]):
-        py, npy = state["python"], state["numpy"]
-        random.setstate((py["version"], tuple(py["state"].tolist()), py["gauss"]))
-        np.random.set_state(("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
-                             npy["cached_gaussian"]))
-        torch.set_rng_state(state["cpu"])
-        if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(state["cuda"])
 
     # -- evaluation / prediction ------------------------------------------------------------------------------------
     def evaluate(self, eval_dataset: Optional[Dataset] = None, ignore_keys: Optional[List[str]] = None,
                  metric_key_prefix: str = "eval") -> Dict[str, float]:
         """Loss (and compute_metrics results) on the eval set, keys prefixed `{metric_key_prefix}_`; also logged."""
-        dataloader = self.get_eval_dataloader(eval_dataset)
-        start_time = time.time()
-        # without compute_metrics only the loss is reported, so skip gathering logits
-        output = self.prediction_loop(
-            dataloader, "Evaluation", prediction_loss_only=True if self.compute_metrics is None else None,
-            ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix,
-        )
-        output.metrics.update(speed_metrics(metric_key_prefix, start_time, len(dataloader.dataset)))
-        self.log(output.metrics)
-        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, output.metrics)
-        return output.metrics
+        # with no compute_metrics there is nothing to do with logits: the loop keeps only the loss
+        loss_only = True if self.compute_metrics is None else None
+        metrics = self._timed_loop(self.get_eval_dataloader(eval_dataset), "Evaluation", metric_key_prefix,
+                                   prediction_loss_only=loss_only, ignore_keys=ignore_keys).metrics
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
 
     def predict(self, test_dataset: Dataset, ignore_keys: Optional[List[str]] = None,
                 metric_key_prefix: str = "eval") -> PredictionOutput:
         """Predictions (logits), label_ids (if the data has labels) and metrics for `test_dataset`."""
-        dataloader = self.get_test_dataloader(test_dataset)
-        start_time = time.time()
-        output = self.prediction_loop(dataloader, "Prediction", ignore_keys=ignore_keys,
-                                      metric_key_prefix=metric_key_prefix)
-        output.metrics.update(speed_metrics(metric_key_prefix, start_time, len(dataloader.dataset)))
+        return self._timed_loop(self.get_test_dataloader(test_dataset), "Prediction", metric_key_prefix,
+                                ignore_keys=ignore_keys)
+
+    def _timed_loop(self, dataloader: DataLoader, description: str, metric_key_prefix: str, **kwargs):
+        """prediction_loop, with its runtime and throughput added to the metrics."""
+        began = time.time()
+        output = self.prediction_loop(dataloader, description, metric_key_prefix=metric_key_prefix, **kwargs)
+        output.metrics.update(speed_metrics(metric_key_prefix, began, len(dataloader.dataset)))
         return output
 
     def prediction_loop(self, dataloader: DataLoader, description: str, prediction_loss_only: Optional[bool] = None,
@@ -950,24 +626,24 @@ class Trainer:
             self._past = None
         loss_sum, n_seen, preds, labels = 0.0, 0, [], []
         for inputs in dataloader:  # this process's shard when there are several
-            n = _num_rows(inputs)
+            n = batch_rows(inputs)
             loss, logits, label = self.prediction_step(model, inputs, prediction_loss_only, ignore_keys)
             if loss is not None:  # weight by batch size: the mean over examples, as 4.4.2
                 loss_sum += loss.item() * n
                 n_seen += n
             if logits is not None:
-                preds.append(_nested_to_numpy(logits))
+                preds.append(to_numpy(logits))
             if label is not None:
-                labels.append(_nested_to_numpy(label))
+                labels.append(to_numpy(label))
             self.control = self.callback_handler.on_prediction_step(self.args, self.state, self.control)
         self._past = None
         if self._shard_evaluation():  # every process gets all shards, in dataset order
-            shards = _gather_in_rank_order((loss_sum, n_seen, preds, labels))
+            shards = gather_in_rank_order((loss_sum, n_seen, preds, labels))
             loss_sum, n_seen = sum(s[0] for s in shards), sum(s[1] for s in shards)
             preds, labels = [p for s in shards for p in s[2]], [lab for s in shards for lab in s[3]]
 
-        preds = _nested_concat(preds) if preds else None
-        label_ids = _nested_concat(labels) if labels and not prediction_loss_only else None
+        preds = concat_batches(preds) if preds else None
+        label_ids = concat_batches(labels) if labels and not prediction_loss_only else None
         if self.compute_metrics is not None and preds is not None and label_ids is not None:
             metrics = denumpify_detensorize(self.compute_metrics(EvalPrediction(predictions=preds, label_ids=label_ids)))
         else:
@@ -1008,51 +684,3 @@ class Trainer:
         return loss, (logits[0] if len(logits) == 1 else logits), labels
 
 
-def weight_decay_groups(model: nn.Module, weight_decay: float) -> List[Dict[str, Any]]:
-    """The trainable parameters as two optimizer groups: with `weight_decay`, and without it for biases and
-    LayerNorm parameters (4.4.2's rule)."""
-    no_decay = {
-        f"{mod_name}.{p_name}" if mod_name else p_name
-        for mod_name, module in model.named_modules()
-        if isinstance(module, nn.LayerNorm)
-        for p_name, _ in module.named_parameters(recurse=False)
-    }
-    decay, plain = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (plain if "bias" in name or name in no_decay else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
-
-
-def save_model_files(model: nn.Module, output_dir: str, tokenizer=None, whole_model: bool = True):
-    """Write a model as every save of this package does: save_pretrained (a bare state dict for plain
-    modules), the LoRA + head tensors when it has LoRA layers (pytorch_model_lora.bin, its safetensors twin and
-    a PEFT adapter folder), the adapter + head tensors when it has adapters, and the tokenizer. Also used by
-    scripts that train without a Trainer (run_glue_no_trainer.py). `whole_model=False` leaves out the first
-    (trainable-only checkpoints): the LoRA/adapter files stay, as users pick warm starts from checkpoints."""
-    os.makedirs(output_dir, exist_ok=True)
-    if whole_model and hasattr(model, "save_pretrained"):
-        model.save_pretrained(output_dir)
-    elif whole_model:
-        torch.save(model.state_dict(), os.path.join(output_dir, WEIGHTS_NAME))
-    if any("lora_" in name for name, _ in model.named_parameters()):
-        from safetensors.torch import save_file
-
-        lora = {k: v.contiguous() for k, v in lora_state_dict(model).items()}
-        torch.save(lora, os.path.join(output_dir, LORA_WEIGHTS_NAME))
-        save_file(lora, os.path.join(output_dir, SAFE_LORA_WEIGHTS_NAME), metadata={"format": "pt"})
-        save_peft_adapter(model, os.path.join(output_dir, ADAPTER_DIR), state_dict=lora)  # for PEFT users
-    if any(is_adapter_key(name) for name, _ in model.named_parameters()):
-        from safetensors.torch import save_file
-
-        adapters = {k: v.contiguous() for k, v in adapter_state_dict(model).items()}
-        torch.save(adapters, os.path.join(output_dir, ADAPTER_STATE_NAME))  # --adapter_path reads it back
-        save_file(adapters, os.path.join(output_dir, SAFE_ADAPTER_STATE_NAME), metadata={"format": "pt"})
-    if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
-        tokenizer.save_pretrained(output_dir)
-
-
-def _write_json(path: str, obj: Dict[str, Any]):
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=4, sort_keys=True)
-        f.write("\n")
