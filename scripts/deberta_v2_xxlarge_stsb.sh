@@ -1,11 +1,47 @@
 #!/usr/bin/env bash
-# DeBERTa-V2-XXLarge + LoRA on STS-B.
-# The fork's deberta_v2_xxlarge_stsb.sh, fixed. Environment, fixes, paper differences: scripts/README.md.
-. "$(dirname "${BASH_SOURCE[0]}")/lib/glue_common.sh"
-glue_job microsoft/deberta-v2-xxlarge stsb 8  # model, task, the fork's GPU count
-deberta_lora  # Table 10 (PRESET=paper): r 8, alpha 8, warmup ratio 0.1 instead of warmup steps
-hp max_seq_length 128 per_device_train_batch_size 4 learning_rate 2e-4 num_train_epochs 10
-hp warmup_steps 100 cls_dropout 0.2 weight_decay 0.1
-every_steps 50
-warm_start
-glue_launch "$@"
+# DeBERTa-V2-XXLarge + LoRA on STS-B, warm-started from the MNLI run's LoRA weights.
+# The fork's deberta_v2_xxlarge_stsb.sh with the fixes listed in scripts/README.md.
+# Environment (NUM_GPUS, GLUE_DIR, OUTPUT_ROOT, PRESET, ...): scripts/README.md. Arguments given to this
+# script are appended to the list below and win over it.
+MODEL=${MODEL:-microsoft/deberta-v2-xxlarge}
+SEED=${SEED:-0}
+FORK_GPUS=8  # the fork's GPU count: the global batch kept is FORK_GPUS x --per_device_train_batch_size
+. "$(dirname "${BASH_SOURCE[0]}")/lib/launch.sh"  # checks PRESET; sets OUTPUT_DIR (the run folder), MNLI_LORA
+
+# PRESET=paper, Table 10: r_q = r_v = 8, alpha 8, a warmup ratio of 0.1 in place of warmup steps
+lora_r=16 lora_alpha=32 warmup_steps=(--warmup_steps 100) warmup_ratio=()
+if [ "${PRESET:-fork}" = paper ]; then
+    lora_r=8 lora_alpha=8 warmup_steps=() warmup_ratio=(--warmup_ratio 0.1)
+fi
+
+args=(
+    --model_name_or_path "$MODEL"
+    --lora_path "$MNLI_LORA"                   # warm start: the LoRA weights of the MNLI run
+    --task_name stsb
+    ${GLUE_DIR:+--data_dir "$GLUE_DIR/STS-B"}  # with GLUE_DIR only; else the Hub's glue
+    --output_dir "$OUTPUT_DIR/model"
+    --logging_dir "$OUTPUT_DIR/log"
+    --seed "$SEED"
+    --do_train
+    --do_eval
+    --overwrite_output_dir
+    --fp16                                     # dropped when DEVICE=cpu
+    --apply_lora
+    --use_deterministic_algorithms
+    --logging_steps 10
+    --evaluation_strategy steps
+    --save_strategy steps
+    --lora_r "$lora_r"
+    --lora_alpha "$lora_alpha"
+    --max_seq_length 128
+    --per_device_train_batch_size 4
+    --learning_rate 2e-4
+    --num_train_epochs 10
+    "${warmup_steps[@]}"                       # none with PRESET=paper
+    --cls_dropout 0.2
+    --weight_decay 0.1
+    --eval_steps 50
+    --save_steps 50
+    "${warmup_ratio[@]}"                       # PRESET=paper only
+)
+glue_launch "${args[@]}" -- "$@"
