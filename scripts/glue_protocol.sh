@@ -8,6 +8,7 @@
 #   SEEDS     seeds to run (default "0 1 2 3 4"; spaces or commas)
 #   RERUN=1   also rerun seeds whose run already finished (default: skip them)
 #   KEEP_GOING=1  go on with the other runs when one fails (the exit status is still 1)
+#   DATA_SEED=each  each run's training order from its own seed (--data_seed SEED); a number: one order for all
 #   SUMMARY   the markdown table (default $OUTPUT_ROOT/summary.md); plots go to $OUTPUT_ROOT/plots/<task>.png
 # Everything else (NUM_GPUS, MODEL, GLUE_DIR, OUTPUT_ROOT, PRESET, MNLI_LORA, DRY_RUN, ...) reaches the scripts.
 set -euo pipefail
@@ -22,7 +23,7 @@ while (($#)) && [[ $1 != -- ]]; do
 done
 (($#)) && shift  # the --
 extra=("$@")
-((${#scripts[@]})) || { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+((${#scripts[@]})) || { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
 [[ -z ${OUTPUT_DIR:-} ]] || { echo "glue_protocol.sh: error: unset OUTPUT_DIR (each seed needs its own folder)" >&2; exit 2; }
 
 SEEDS=${SEEDS:-0 1 2 3 4}
@@ -48,7 +49,9 @@ for script in "${scripts[@]}"; do
             continue
         fi
         echo "# $name seed $seed"
-        if ! SEED=$seed bash "$path" "${extra[@]}"; then
+        data_seed=${DATA_SEED:-}
+        [[ $data_seed != each ]] || data_seed=$seed
+        if ! SEED=$seed DATA_SEED=$data_seed bash "$path" "${extra[@]}"; then
             echo "glue_protocol.sh: $name seed $seed failed" >&2
             failed=1
             [[ ${KEEP_GOING:-0} != 0 ]] || exit 1

@@ -17,7 +17,9 @@ from transformers import TrainingArguments
 from transformers.deepspeed_support import fill_deepspeed_config, load_deepspeed_config, resolve_batch_sizes
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_distributed import N_DEV, N_TEST, common, launch, lora_file, max_diff, tiny  # noqa: E402,F401
+from test_distributed import (  # noqa: E402,F401
+    N_DEV, N_TEST, assert_never_resumed, common, launch, lora_file, max_diff, tiny,
+)
 from test_run_glue import run_glue  # noqa: E402
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -165,7 +167,7 @@ def ddp(tiny):
 @pytest.fixture(scope="module")
 def zero2(tiny):
     out = tiny / "ds_zero2"
-    launch("torchrun", run_args(tiny, out, "--save_steps", "3", "--deepspeed", str(ZERO2)))
+    assert_never_resumed(launch("torchrun", run_args(tiny, out, "--save_steps", "3", "--deepspeed", str(ZERO2))))
     return out
 
 

@@ -215,6 +215,20 @@ def test_resume_gives_same_final_weights(tmp_path):
     assert not torch.equal(skipless.model.classifier.weight, full.model.classifier.weight)
 
 
+def test_data_seed_resume_mid_epoch_keeps_the_order(tmp_path):
+    """With --data_seed the order comes from (data_seed, epoch), not from the torch RNG: a run resumed 7 batches
+    into an epoch ends on the weights of the run that went through, and another data_seed gives another order."""
+    kw = dict(gradient_accumulation_steps=1, save_steps=17, data_seed=3)
+    toy_train(tmp_path / "mid", callbacks=[StopAt(17)], **kw)
+    full = toy_train(tmp_path / "full", **kw)
+    resumed = toy_train(tmp_path / "mid", resume=True, **kw)
+    assert resumed.state.global_step == full.state.global_step == 30
+    for k, v in resumed.model.state_dict().items():
+        assert torch.equal(v, full.model.state_dict()[k]), k
+    other = toy_train(tmp_path / "other", **{**kw, "data_seed": 4})
+    assert not torch.equal(other.model.classifier.weight, full.model.classifier.weight)
+
+
 class ScriptedMetric:
     """compute_metrics returning a preset sequence of scores, so the best checkpoint is known in advance."""
 

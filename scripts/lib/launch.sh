@@ -96,6 +96,10 @@ NUM_GPUS dividing $global, or set GLOBAL_BATCH"
             args+=(--gradient_accumulation_steps "$accumulation")
         fi
     fi
+    if [[ -n ${DATA_SEED:-} ]]; then  # the training order from (DATA_SEED, epoch): the same batches on any NUM_GPUS
+        [[ $DATA_SEED =~ ^[0-9]+$ ]] || _die "DATA_SEED must be a non-negative integer, got '$DATA_SEED'"
+        args+=(--data_seed "$DATA_SEED")
+    fi
     local dropped_fp16=""
     if [[ $device == cpu && -v "at[--fp16]" ]]; then
         dropped_fp16=1
@@ -122,6 +126,8 @@ NUM_GPUS dividing $global, or set GLOBAL_BATCH"
     echo "# $JOB: $model on $task, preset $PRESET, seed ${args[${at[--seed]}]}, $nproc process(es) on $device"
     echo "# $JOB: effective batch $global = $per_device per device x $nproc process(es) x $accumulation \
 accumulation step(s) ($reference)"
+    [[ -z ${DATA_SEED:-} ]] || echo "# $JOB: data order from --data_seed $DATA_SEED (the same global batches on any \
+number of processes)"
     [[ -z $dropped_fp16 ]] || echo "# $JOB: no GPU: --fp16 dropped (fp16 mixed precision needs CUDA)"
     echo "# $JOB: output $run"
     [[ -z $lora ]] || echo "# $JOB: warm start from $lora"

@@ -93,6 +93,13 @@ class TrainingArguments:
     )
     no_cuda: bool = field(default=False, metadata={"help": "Stay on CPU even if CUDA is available."})
     seed: int = field(default=42, metadata={"help": "Random seed set at the start of training."})
+    data_seed: Optional[int] = field(
+        default=None,
+        metadata={"help": "Seed of the training order alone: each epoch's order then depends only on (data_seed, "
+                          "epoch), and optimizer step t sees the same rows on any number of processes at the same "
+                          "global batch. Default: 4.4.2's orders (from --seed on one process, from the epoch on "
+                          "several)."},
+    )
     fp16: bool = field(default=False, metadata={"help": "float16 mixed precision (torch.autocast + GradScaler, CUDA)."})
     bf16: bool = field(default=False, metadata={"help": "bfloat16 mixed precision (torch.autocast)."})
     local_rank: int = field(default=-1, metadata={"help": "Process rank on this node for distributed training."})

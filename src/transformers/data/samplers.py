@@ -4,6 +4,12 @@ Training, as 4.4.2 did it: one process shuffles with RandomSampler (from the tor
 several processes use DistributedSampler, reshuffled from the epoch number alone; --group_by_length uses
 LengthGroupedSampler. Evaluation: one process reads in order, several read contiguous shards (ShardSampler) that the
 Trainer gathers back in rank order.
+
+With --data_seed, the order depends on (data_seed, epoch) only, on any number of processes: one permutation
+(randperm on a generator seeded with data_seed + epoch, as DistributedSampler draws it) is cut into consecutive
+global batches of per-device batch x processes x accumulation rows, and process r of k reads rows r, r + k, ... of
+it. Optimizer step t then sees the same rows for every k x accumulation of the same product, so one GPU with
+accumulation 8 trains on the batches of the fork's 8-GPU launch (--data_seed 0: DistributedSampler's default seed).
 """
 import math
 from collections.abc import Sized
@@ -20,11 +26,13 @@ class LengthGroupedSampler(Sampler):
 
     With num_replicas > 1 (4.4.2's distributed variant) the shuffle comes from a generator seeded with the epoch
     (`set_epoch`), the same on every process; the order is padded by wrapping around to a multiple of num_replicas,
-    and process `rank` takes every num_replicas-th index from position `rank`."""
+    and process `rank` takes every num_replicas-th index from position `rank`. A `seed` (--data_seed) seeds that
+    generator with seed + epoch on any number of processes, one included."""
 
-    def __init__(self, lengths: List[int], batch_size: int, num_replicas: int = 1, rank: int = 0):
+    def __init__(self, lengths: List[int], batch_size: int, num_replicas: int = 1, rank: int = 0,
+                 seed: Optional[int] = None):
         self.lengths, self.batch_size = lengths, batch_size
-        self.num_replicas, self.rank, self.epoch = num_replicas, rank, 0
+        self.num_replicas, self.rank, self.epoch, self.seed = num_replicas, rank, 0, seed
 
     def set_epoch(self, epoch: int):
         self.epoch = epoch
@@ -34,9 +42,9 @@ class LengthGroupedSampler(Sampler):
 
     def __iter__(self):
         generator = None
-        if self.num_replicas > 1:
+        if self.num_replicas > 1 or self.seed is not None:
             generator = torch.Generator()
-            generator.manual_seed(self.epoch)
+            generator.manual_seed((self.seed or 0) + self.epoch)
         order = torch.randperm(len(self.lengths), generator=generator).tolist()
         mega = self.batch_size * 50
         groups = [sorted(order[i : i + mega], key=lambda j: -self.lengths[j]) for i in range(0, len(order), mega)]
@@ -74,9 +82,11 @@ def train_sampler(dataset, args, length_column: str = "input_ids") -> Optional[S
     """The training order for this process under `args` (TrainingArguments), or None for unsized data."""
     if isinstance(dataset, IterableDataset) or not isinstance(dataset, Sized):
         return None
-    world, rank = args.world_size, args.process_index
+    world, rank, data_seed = args.world_size, args.process_index, getattr(args, "data_seed", None)
     if args.group_by_length:
-        return LengthGroupedSampler(_lengths(dataset, length_column), args.train_batch_size, world, rank)
+        return LengthGroupedSampler(_lengths(dataset, length_column), args.train_batch_size, world, rank, data_seed)
+    if data_seed is not None:  # DistributedSampler with one replica too: the order of k processes, read by one
+        return DistributedSampler(dataset, num_replicas=world, rank=rank, seed=data_seed)
     if world > 1:
         return DistributedSampler(dataset, num_replicas=world, rank=rank)
     return RandomSampler(dataset)
