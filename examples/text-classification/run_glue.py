@@ -64,7 +64,9 @@ class DataTrainingArguments:
     max_seq_length: int = field(
         default=128, metadata={"help": "Tokenized inputs longer than this are truncated."}
     )
-    overwrite_cache: bool = field(default=False, metadata={"help": "Overwrite the cached preprocessed datasets."})
+    overwrite_cache: bool = field(
+        default=False, metadata={"help": "Tokenize again even when the datasets cache already holds the result."}
+    )
     pad_to_max_length: bool = field(
         default=False,
         metadata={"help": "Pad every example to max_seq_length rather than each batch to its longest example "
@@ -127,7 +129,9 @@ class ModelArguments:
     adapter_path: Optional[str] = field(
         default=None, metadata={"help": "Adapters to start from: an AdapterHub folder (pytorch_adapter.bin + "
                                         "pytorch_model_head.bin), pytorch_model_adapter.bin, or a save folder."})
-    adapter_type: Optional[str] = field(default="houlsby", metadata={"help": "houlsby or pfeiffer"})
+    adapter_type: Optional[str] = field(
+        default="houlsby", metadata={"help": "Adapter layout: houlsby (after attention and after the feed-forward "
+                                             "block) or pfeiffer (after the feed-forward block only)."})
     adapter_size: Optional[int] = field(default=64, metadata={"help": "Adapter bottleneck size: 8, 16, 32, 64"})
     apply_bitfit: Optional[bool] = field(default=False, metadata={"help": "Train only the biases (BitFit)."})
     reg_loss_wgt: Optional[float] = field(default=0.0, metadata={"help": "Regularization loss weight."})
@@ -410,8 +414,9 @@ def main(args=None):
         transformers.utils.logging.set_verbosity_info()
     transformers.utils.logging.enable_default_handler()
     transformers.utils.logging.enable_explicit_format()
-    logger.info(f"device: {training_args.device}, n_gpu: {training_args.n_gpu}, 16-bits training: "
-                f"{training_args.fp16}, deterministic algorithms: {torch.are_deterministic_algorithms_enabled()}")
+    logger.info(f"running on {training_args.device} ({training_args.n_gpu} GPU(s) in this process); fp16 "
+                f"{'on' if training_args.fp16 else 'off'}; deterministic algorithms "
+                f"{'on' if torch.are_deterministic_algorithms_enabled() else 'off'}")
     logger.debug(f"arguments: {training_args}")
     if last_checkpoint is not None:
         logger.info(f"resuming from {last_checkpoint}, the newest checkpoint in --output_dir "
@@ -439,8 +444,11 @@ def main(args=None):
                                             **method_flags, **hub)
         tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name or source,
                                                   use_fast=model_args.use_fast_tokenizer, **hub)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            source, config=config, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes, **hub)
+        # the report of tensors left at their initial values waits for --lora_path / --adapter_path, whose files
+        # may fill some of them (the head above all)
+        model, loading = AutoModelForSequenceClassification.from_pretrained(
+            source, config=config, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
+            output_loading_info=True, defer_loading_report=True, **hub)
     except (OSError, ValueError, RuntimeError) as e:  # RuntimeError: checkpoint tensors of another shape
         fail(str(e).strip().splitlines()[0].replace("ignore_mismatched_sizes=True", "--ignore_mismatched_sizes"))
 
@@ -448,9 +456,10 @@ def main(args=None):
         model.pack_tokens = model_args.pack_tokens
     if model_args.lora_path is not None:
         try:
-            load_lora_state_dict(model, model_args.lora_path)
+            applied = load_lora_state_dict(model, model_args.lora_path)
         except ValueError as e:
             fail(e)
+        loading["loading_report"].supplied_by(model_args.lora_path, applied["loaded"])
         logger.info(f"Applied the LoRA state dict of {model_args.lora_path}")
     names = [name for name, _ in model.named_parameters()]
     for flag, on, part in (("--apply_lora", model_args.apply_lora, "lora_"),
@@ -460,10 +469,12 @@ def main(args=None):
                  "implement them)")
     if model_args.adapter_path is not None:
         try:
-            load_adapter_state_dict(model, model_args.adapter_path)
+            applied = load_adapter_state_dict(model, model_args.adapter_path)
         except ValueError as e:
             fail(e)
+        loading["loading_report"].supplied_by(model_args.adapter_path, applied["loaded"])
         logger.info(f"Applied the adapter state dict of {model_args.adapter_path}")
+    loading["loading_report"].emit()
 
     fork_trainable_rule(model, apply_lora=model_args.apply_lora, apply_adapter=model_args.apply_adapter,
                         apply_bitfit=model_args.apply_bitfit)

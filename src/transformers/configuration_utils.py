@@ -95,11 +95,12 @@ class PretrainedConfig:
         os.replace(tmp, path)
 
     def save_pretrained(self, save_directory):
-        if os.path.isfile(save_directory):
-            raise AssertionError(f"Provided path ({save_directory}) should be a directory, not a file")
+        target = os.path.join(save_directory, CONFIG_NAME)
+        if os.path.isfile(save_directory):  # AssertionError, as 4.4.2 raises here
+            raise AssertionError(f"cannot write {CONFIG_NAME} into {save_directory}: that is a file, not a folder")
         os.makedirs(save_directory, exist_ok=True)
-        self.to_json_file(os.path.join(save_directory, CONFIG_NAME))
-        logger.info(f"Configuration saved in {os.path.join(save_directory, CONFIG_NAME)}")
+        self.to_json_file(target)
+        logger.info(f"config written to {target}")
 
     def update(self, values):
         for k, v in values.items():

@@ -148,24 +148,50 @@ def _rename_legacy_keys(state_dict):
     return out
 
 
-def _report_loading(name, source, missing, unexpected, mismatched):
-    """Say which tensors of `name` did not come from the checkpoint at `source`, and which of its tensors went unused.
+class LoadingReport:
+    """Which tensors of `name` did not come from the checkpoint at `source`, and which of its tensors went unused;
+    `emit()` logs it.
 
     LoRA and adapter tensors are new by design (a pretrained checkpoint never has them): they are reported at info
-    level. Anything else that starts from random values is a warning, since the model is not usable before training."""
-    fresh = missing + [f"{k} (checkpoint {list(g)} vs model {list(w)})" for k, g, w in mismatched]
-    by_design = [k for k in fresh if "lora_" in k or ".adapter." in k]
-    others = [k for k in fresh if k not in by_design]
-    if by_design:
-        logger.info(f"{name}: {len(by_design)} LoRA/adapter tensors start from their initialisation")
-    if others:
-        logger.warning(f"{name}: {len(others)} tensor(s) are not in {source} and start from random values, so train "
-                       f"the model before using its predictions: {others}")
-    if unexpected:
-        logger.warning(f"{name}: {len(unexpected)} tensor(s) of {source} have no place in this model and are skipped "
-                       f"(fine for a checkpoint of another head or pretraining task, wrong otherwise): {unexpected}")
-    if not fresh and not unexpected:
-        logger.info(f"{name}: every tensor loaded from {source}")
+    level. Anything else that keeps its initial values is a warning, since the model is not usable before training.
+    from_pretrained emits the report at once, unless it is told `defer_loading_report=True`: then a caller that fills
+    more tensors afterwards (run_glue's --lora_path / --adapter_path file holds the LoRA or adapter tensors and the
+    head) calls `supplied_by(file, names)` first, so only tensors that really stay at their initial values are
+    reported as such."""
+
+    def __init__(self, name, source, missing, unexpected, mismatched):
+        self.name, self.source = name, source
+        self.missing, self.unexpected, self.mismatched = list(missing), list(unexpected), list(mismatched)
+        self.filled_later = []  # (file, how many of the tensors above it supplied)
+
+    def supplied_by(self, source, names):
+        names = set(names)
+        before = len(self.missing) + len(self.mismatched)
+        self.missing = [k for k in self.missing if k not in names]
+        self.mismatched = [m for m in self.mismatched if m[0] not in names]
+        count = before - len(self.missing) - len(self.mismatched)
+        if count:
+            self.filled_later.append((source, count))
+
+    def emit(self):
+        name, source = self.name, self.source
+        fresh = self.missing + [f"{k} (checkpoint {list(g)} vs model {list(w)})" for k, g, w in self.mismatched]
+        by_design = [k for k in fresh if "lora_" in k or ".adapter." in k]
+        others = [k for k in fresh if k not in by_design]
+        for file, count in self.filled_later:
+            logger.info(f"{name}: {count} tensor(s) absent from {source} are taken from {file}")
+        if by_design:
+            logger.info(f"{name}: {len(by_design)} LoRA/adapter tensors start from their initialisation")
+        if others:
+            logger.warning(f"{name}: {len(others)} tensor(s) are not in {source} and start from random values, so "
+                           f"train the model before using its predictions: {others}")
+        if self.unexpected:
+            logger.warning(f"{name}: {len(self.unexpected)} tensor(s) of {source} have no place in this model and "
+                           "are skipped (fine for a checkpoint of another head or pretraining task, wrong otherwise): "
+                           f"{self.unexpected}")
+        if not fresh and not self.unexpected:
+            sources = " and ".join([str(source)] + [str(file) for file, _ in self.filled_later])
+            logger.info(f"{name}: every tensor loaded from {sources}")
 
 
 def _independent_tensors(state_dict):
@@ -267,18 +293,24 @@ class PreTrainedModel(nn.Module):
         other = os.path.join(save_directory, WEIGHTS_NAME if safe_serialization else SAFE_WEIGHTS_NAME)
         if os.path.isfile(other):  # a stale twin would be preferred or confused with the new weights
             os.remove(other)
-        logger.info(f"Model weights saved in {final}")
+        logger.info(f"{len(state_dict)} weight tensors written to {final}")
 
     # -- loading --------------------------------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, config=None, state_dict=None,
-                        output_loading_info=False, ignore_mismatched_sizes=False, **kwargs):
+                        output_loading_info=False, ignore_mismatched_sizes=False, defer_loading_report=False,
+                        **kwargs):
         """Build the model from `config.json` and load `model.safetensors` (preferred) or `pytorch_model.bin`.
 
         `pretrained_model_name_or_path` is a local folder or a hub id (read through huggingface_hub's cache; offline
         when HF_HUB_OFFLINE=1). Keyword arguments the config knows (num_labels, apply_lora, lora_r, ...) override it.
-        Returns the model in eval mode, like 4.4.2.
+        Returns the model in eval mode, like 4.4.2. With `defer_loading_report=True` (needs output_loading_info) the
+        log lines on tensors that did not come from the checkpoint are not written: the loading info carries them as
+        a LoadingReport under "loading_report", for the caller to `emit()` once it has loaded the rest.
         """
+        if defer_loading_report and not output_loading_info:
+            raise ValueError("defer_loading_report=True needs output_loading_info=True: the deferred report is "
+                             "returned in the loading info")
         hub = {k: kwargs.pop(k) for k in _HUB_KWARGS if k in kwargs}
         kwargs.pop("from_tf", None)
         path = str(pretrained_model_name_or_path) if pretrained_model_name_or_path is not None else None
@@ -295,6 +327,11 @@ class PreTrainedModel(nn.Module):
 
         model = cls(config, *model_args, **model_kwargs)
         info = model._load_pretrained_state_dict(state_dict, path, ignore_mismatched_sizes)
+        report = info.pop("loading_report")
+        if defer_loading_report:
+            info["loading_report"] = report
+        else:
+            report.emit()
         model.eval()
         return (model, info) if output_loading_info else model
 
@@ -342,6 +379,13 @@ class PreTrainedModel(nn.Module):
             if patterns:
                 keys[:] = [k for k in keys if not any(re.search(p, k) for p in patterns)]
 
-        _report_loading(self.__class__.__name__, source, missing, unexpected, mismatched)
         return {"missing_keys": missing, "unexpected_keys": unexpected,
-                "mismatched_keys": [k for k, _, _ in mismatched], "error_msgs": []}
+                "mismatched_keys": [k for k, _, _ in mismatched], "error_msgs": [],
+                "loading_report": LoadingReport(self.__class__.__name__, source, missing, unexpected, mismatched)}
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model inside DataParallel / DistributedDataParallel / DeepSpeed wrappers (each keeps it as `.module`)."""
+    while hasattr(model, "module") and isinstance(model.module, nn.Module):
+        model = model.module
+    return model

@@ -146,7 +146,7 @@ def get_polynomial_decay_schedule_with_warmup(
     """Linear warmup, then polynomial decay (of degree `power`) from the optimizer's lr down to `lr_end`."""
     lr_init = optimizer.defaults["lr"]
     if not lr_init > lr_end:
-        raise ValueError(f"lr_end ({lr_end}) must be smaller than the initial lr ({lr_init})")
+        raise ValueError(f"polynomial decay needs lr_end below the optimizer's lr: got lr_end={lr_end}, lr={lr_init}")
 
     def lr_lambda(step):
         if step < num_warmup_steps:

@@ -60,6 +60,9 @@ from .utils import logging
 
 logger = logging.get_logger(__name__)
 
+DEFAULT_CALLBACKS = [DefaultFlowCallback]  # 4.4.2's names: the callbacks every Trainer starts with
+DEFAULT_PROGRESS_CALLBACK = ProgressCallback
+
 
 class Trainer:
     """Train, evaluate and predict with a model whose forward(**batch) returns the loss first when given labels.
@@ -168,7 +171,7 @@ class Trainer:
 
     def get_train_dataloader(self) -> DataLoader:
         if self.train_dataset is None:
-            raise ValueError("Trainer: training requires a train_dataset")
+            raise ValueError("train() has no data: pass train_dataset to the Trainer")
         dataset = self._remove_unused_columns(self.train_dataset, "training")
         return self._loader(dataset, self.args.train_batch_size, self._get_train_sampler())
 
@@ -193,7 +196,7 @@ class Trainer:
 
     def get_eval_dataloader(self, eval_dataset: Optional[Dataset] = None) -> DataLoader:
         if eval_dataset is None and self.eval_dataset is None:
-            raise ValueError("Trainer: evaluation requires an eval_dataset")
+            raise ValueError("evaluate() has no data: pass eval_dataset to the Trainer or to evaluate()")
         return self._eval_loader(eval_dataset if eval_dataset is not None else self.eval_dataset, "evaluation")
 
     def get_test_dataloader(self, test_dataset: Dataset) -> DataLoader:

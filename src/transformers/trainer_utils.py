@@ -170,15 +170,13 @@ def speed_metrics(split: str, start_time: float, num_samples: Optional[int] = No
 
 
 def denumpify_detensorize(obj: Any) -> Any:
-    """Turn numpy scalars / 0-d tensors (possibly nested in lists, tuples, dicts) into python numbers for JSON."""
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(denumpify_detensorize(o) for o in obj)
-    if isinstance(obj, dict):
-        return {k: denumpify_detensorize(v) for k, v in obj.items()}
-    if isinstance(obj, np.generic):
-        return obj.item()
+    """Metrics made JSON-ready: a numpy scalar or a one-element tensor becomes its Python number, dicts, lists and
+    tuples are rebuilt around converted contents, and everything else passes through as it is."""
     import torch
 
-    if isinstance(obj, torch.Tensor) and obj.numel() == 1:
-        return obj.item()
-    return obj
+    if isinstance(obj, dict):
+        return {key: denumpify_detensorize(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(map(denumpify_detensorize, obj))
+    one_number = isinstance(obj, np.generic) or (isinstance(obj, torch.Tensor) and obj.numel() == 1)
+    return obj.item() if one_number else obj
