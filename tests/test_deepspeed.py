@@ -1,8 +1,8 @@
 """--deepspeed: the config filled from the flags (pure functions, no deepspeed needed), and 2-process CPU (gloo) runs of
 run_glue.py under ZeRO-2 and ZeRO-3 against plain DDP, with checkpoints written and resumed through the engine.
 
-The engine runs skip where deepspeed does not import. Its first use on a machine compiles a small CPU
-communication op (a few minutes on a busy 2-core box; cached afterwards)."""
+The engine runs need deepspeed: without it they fail under CI=true and skip elsewhere (tests/needs.py). Its first
+use on a machine compiles a small CPU communication op (a few minutes on a busy 2-core box; cached afterwards)."""
 import json
 import os
 import shutil
@@ -134,15 +134,8 @@ def test_run_glue_reports_a_config_conflict_in_one_line(tiny, tmp_path, capsys):
 
 
 # -- the engine, 2 processes on the CPU -------------------------------------------------------------------------------
-def _deepspeed_imports():
-    try:
-        import deepspeed  # noqa: F401
-    except Exception:  # noqa: BLE001 - any failure to import means: no engine runs here
-        return False
-    return True
-
-
-engine = pytest.mark.skipif(not _deepspeed_imports(), reason="deepspeed does not import here")
+# checked before any fixture: without deepspeed these fail at once under CI=true and skip elsewhere (tests/needs.py)
+engine = pytest.mark.needs("deepspeed")
 # 40 rows over 2 processes in batches of 4 with accumulation 2: 5 batches per epoch, so every epoch leaves one
 # batch over, whose gradient joins the next epoch's first update: the engine must step where the Trainer says
 RUN = ["--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "2", "--max_train_samples", "40",
@@ -217,3 +210,62 @@ def test_zero3_slices_the_weights_and_still_saves_and_evaluates_them_whole(tiny,
     sliced, whole = (load_file(o / "model.safetensors") for o in (out, zero2))
     assert {k: v.shape for k, v in sliced.items()} == {k: v.shape for k, v in whole.items()}
     assert max((sliced[k] - whole[k]).abs().max().item() for k in whole) < 1e-5
+
+
+class _Payload:
+    """Unpickled with a full unpickler, this creates the file at `marker`: what a crafted checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (Path(self.marker),)
+
+
+@engine
+def test_a_crafted_deepspeed_file_is_refused_unread(tiny, zero2, tmp_path):
+    """A ZeRO-2 checkpoint whose optimizer slice was replaced by a pickle payload, its manifest rewritten to match:
+    resuming stops in one line naming the file and the class, on every rank, and the payload never runs."""
+    from transformers.trainer_utils import write_checkpoint_manifest
+
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    ckpt = resumed / "checkpoint-3"
+    shutil.copytree(zero2 / "checkpoint-3", ckpt)
+    tag = (ckpt / "latest").read_text().strip()
+    marker = tmp_path / "payload_ran"
+    torch.save({"optimizer_state_dict": _Payload(str(marker))}, ckpt / tag / "zero_pp_rank_1_mp_rank_00_optim_states.pt")
+    write_checkpoint_manifest(str(ckpt))
+    result = launch("torchrun", run_args(tiny, resumed, "--save_steps", "3", "--deepspeed", str(ZERO2)), check=False)
+    assert result.returncode != 0
+    lines = [line for line in (result.stdout + result.stderr).splitlines()
+             if "zero_pp_rank_1_mp_rank_00_optim_states.pt holds a " in line]
+    assert lines and "refused unread" in lines[0], result.stderr[-3000:]
+    assert not marker.exists()
+
+
+@engine
+def test_genuine_classes_pass_and_others_are_refused(tmp_path):
+    """The allow-list check on its own: the classes DeepSpeed stores load, anything else is named and refused."""
+    from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler
+    from deepspeed.runtime.zero.config import ZeroStageEnum
+
+    from transformers.deepspeed_support import check_deepspeed_checkpoint
+    from transformers.safe_loading import UnreadableCheckpoint
+
+    step = tmp_path / "global_step1"
+    step.mkdir()
+    (tmp_path / "latest").write_text("global_step1")
+    scaler = DynamicLossScaler(init_scale=2 ** 16, scale_window=1000, min_scale=1, delayed_shift=2,
+                               consecutive_hysteresis=False)
+    torch.save({"loss_scaler": scaler, "zero_stage": ZeroStageEnum.gradients,
+                "state": {"exp_avg": torch.ones(2)}}, step / "zero_pp_rank_0_mp_rank_00_optim_states.pt")
+    check_deepspeed_checkpoint(str(tmp_path))
+    marker = tmp_path / "ran"
+    torch.save([_Payload(str(marker))], step / "mp_rank_00_model_states.pt")
+    with pytest.raises(UnreadableCheckpoint, match=r"mp_rank_00_model_states.pt holds a [\w.]+ object, which DeepSpeed never writes"):
+        check_deepspeed_checkpoint(str(tmp_path))
+    assert not marker.exists()
+    (tmp_path / "latest").write_text("../elsewhere")
+    with pytest.raises(UnreadableCheckpoint, match="not a folder of the checkpoint"):
+        check_deepspeed_checkpoint(str(tmp_path))

@@ -1,6 +1,7 @@
 """Same seed, same result, bit for bit, on CPU: two runs with evaluation every epoch and load_best_model_at_end write
 the same weights, optimizer states, random states and metrics in every file; --use_deterministic_algorithms
-reaches torch."""
+reaches torch. Each comparison has a negative control: a run with another seed differs, so a seed that is ignored
+(every run drawing the same numbers whatever --seed says) turns the tests red."""
 import json
 from pathlib import Path
 
@@ -93,3 +94,10 @@ def test_run_glue_runs_are_bit_identical_with_deterministic_algorithms(work, tmp
     assert json.loads((tmp_path / "a" / "training_args.json").read_text())["use_deterministic_algorithms"] is True
     rg.run(work, tmp_path / "c", *args)
     assert not torch.are_deterministic_algorithms_enabled()  # and its absence too
+    # the negative control: --seed 1 instead of 0 draws other LoRA A matrices, head and data order, so the weights,
+    # the optimizer state and the logged losses differ (training_args.json would differ anyway: it records the seed)
+    rg.run(work, tmp_path / "d", *args, "--use_deterministic_algorithms", "--seed", "1")
+    first, other = contents(tmp_path / "a"), contents(tmp_path / "d")
+    assert first.keys() == other.keys()
+    differ = {name for name in first if not same(first[name], other[name])}
+    assert {"pytorch_model_lora.bin", "model.safetensors", "checkpoint-8/optimizer.pt", "trainer_state.json"} <= differ

@@ -50,7 +50,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def launch(launcher, args, timeout=300, **popen):
+def launch(launcher, args, timeout=300, check=True, **popen):
     """Two processes on this machine through `launcher` ('torchrun' or 'launch', the paper's way). Any non-zero exit
     fails the test, an abort at exit included. The one retry: the free port found here was taken before the
     rendezvous bound it, and the failed try left the run's --output_dir exactly as it found it."""
@@ -66,7 +66,8 @@ def launch(launcher, args, timeout=300, **popen):
     if result.returncode != 0 and port_taken and output_dir is not None and _snapshot(output_dir) == before:
         cmd[cmd.index("--master_port") + 1] = str(free_port())
         result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
 

@@ -16,7 +16,7 @@ RUNS = [("make_training_fixtures.py", ["schedules"]), ("make_bert_fixtures.py", 
         ("make_roberta_fixtures.py", ["--oracle", "t442"]), ("make_deberta_fixtures.py", ["grads"]),
         ("make_peft_fixtures.py", [])]
 REFUSAL = ("is this repository's transformers, not an oracle: run this generator with the oracle venv's interpreter "
-           "(/tmp/t442/bin/python for 4.4.2, /tmp/hf/bin/python for latest)")
+           "(/tmp/t442/bin/python for 4.4.2, .peer-venv/bin/python for latest)")
 
 
 def test_every_generator_refuses_our_package(tmp_path):

@@ -1,4 +1,6 @@
-"""End-to-end runs of examples/text-classification/run_glue.py on a tiny random RoBERTa, one per GLUE file layout."""
+"""End-to-end runs of examples/text-classification/run_glue.py on a tiny random RoBERTa: train, eval and predict for
+each GLUE task's file layout (and CSV/JSON files), then runs that check reproducibility, padding and packed tokens,
+warm starts, label order, refused flags and bad input, the quickstart script and resuming."""
 import importlib.util
 import json
 import os
@@ -264,11 +266,21 @@ def test_padding_to_max_length_changes_nothing(work, tmp_path):
 
 def test_packed_tokens_train_like_the_padded_computation(work, tmp_path, monkeypatch):
     """--pack_tokens (default) skips the padding rows' per-token work; --pack_tokens false computes them, as 4.4.2.
-    Same seed, same batches, same dropout draws: the trained LoRA + head tensors agree to float32 rounding over 2
-    layers and 64 AdamW steps (1e-5, room for GEMM blocking to change with the row count; measured 0.0 at this
-    size), and the eval loss to 1e-6."""
+    The tiny model is given hidden and attention dropout 0.1 here (the shared one has none), so the packed rows'
+    dropout is under test: same seed, same batches, and the packed run must apply the very dropout masks the padded
+    run draws. The trained LoRA + head tensors agree to float32 rounding over 2 layers and 64 AdamW steps (1e-5,
+    room for GEMM blocking to change with the row count; measured 0.0 at this size), and the eval loss to 1e-6.
+    Packed rows that skip dropout (packing.dropout returning its input) move the tensors by far more: red."""
+    import shutil
+
+    model = tmp_path / "model_with_dropout"
+    shutil.copytree(work["model"], model)
+    config = json.loads((model / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    (model / "config.json").write_text(json.dumps(config))
     data = str(work["root"] / "sst2like")
-    args = ["--task_name", "sst2", "--data_dir", data, "--do_train", "--do_eval", *LORA, "--num_train_epochs", "2"]
+    args = ["--model_name_or_path", str(model), "--task_name", "sst2", "--data_dir", data, "--do_train", "--do_eval",
+            *LORA, "--num_train_epochs", "2"]
     from transformers import packing
 
     packed_batches, for_batch = [], packing.PackedTokens.for_batch
@@ -280,6 +292,8 @@ def test_packed_tokens_train_like_the_padded_computation(work, tmp_path, monkeyp
         results[flag] = run(work, tmp_path / flag, *args, "--pack_tokens", flag)
         used = sum(p is not None for p in packed_batches)
         assert used > 0 if flag == "true" else used == 0  # the flag reaches the model
+        trained = json.loads((tmp_path / flag / "config.json").read_text())
+        assert trained["hidden_dropout_prob"] == trained["attention_probs_dropout_prob"] == 0.1  # and the dropout
     assert results["true"]["eval_accuracy"] == results["false"]["eval_accuracy"]
     assert results["true"]["eval_loss"] == pytest.approx(results["false"]["eval_loss"], abs=1e-6)
     packed, padded = (torch.load(tmp_path / flag / "pytorch_model_lora.bin") for flag in ("true", "false"))

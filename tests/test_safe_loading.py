@@ -1,6 +1,10 @@
-"""Nothing read from outside runs code, and a wrong file says what it is: hostile pickles in every place run_glue.py
-reads a torch file (--lora_path, model weights, each file of a resumed checkpoint, --adapter_path), checkpoint files
-readable without a full unpickler, and --lora_path given something other than LoRA weights."""
+"""Nothing read from outside runs code, and a wrong file says what it is.
+
+Hostile pickles are refused in these places run_glue.py reads a torch file: --lora_path, --adapter_path, a model
+folder's pytorch_model.bin, and the four torch files that resuming a Trainer checkpoint reads (pytorch_model.bin,
+optimizer.pt, scheduler.pt, rng_state.pth; the checkpoint's other torch files are shown never to be opened).
+A DeepSpeed checkpoint's engine files are not covered here. Also: the torch files a Trainer checkpoint holds load
+with torch.load(weights_only=True), and --lora_path given something other than LoRA weights says what it was given."""
 import os
 import random
 import re
@@ -38,7 +42,8 @@ def write_payload(path, marker):
 @pytest.fixture(scope="module")
 def lora_run(work):
     """One short LoRA run (2 steps, a checkpoint at step 2) on the sst2-like data. Its checkpoint holds the whole
-    model (--save_trainable_only false), so that every kind of torch file a checkpoint can hold is there."""
+    model (--save_trainable_only false) beside the optimizer, scheduler and random state, the files a resumed run
+    reads."""
     out = work["root"] / "safe_lora_run"
     data = str(work["root"] / "sst2like")
     run(work, out, "--task_name", "sst2", "--data_dir", data, "--do_train", "--max_steps", "2",

@@ -587,3 +587,6 @@ def main(args=None):
 
 if __name__ == "__main__":
     main()
+    from transformers.training_args import end_distributed_process
+
+    end_distributed_process()  # under torchrun: every rank exits 0 once all is written, see its docstring

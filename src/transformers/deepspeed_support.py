@@ -7,14 +7,18 @@ lr/betas/eps/weight_decay, the scheduler's warmup and total steps, ZeRO bucket s
 
 Without an "optimizer" block the engine runs the Trainer's AdamW (4.4.2's parameter groups); without a "scheduler"
 block, the Trainer's schedule. The engine then owns gradient averaging, clipping, loss scaling, the optimizer and
-schedule steps, and the checkpoint of their state (`engine.save_checkpoint` inside checkpoint-N; DeepSpeed reads
-those files back with full pickle, so resume only from checkpoints you trust). With fp16/bf16 enabled the engine casts
+schedule steps, and the checkpoint of their state (`engine.save_checkpoint` inside checkpoint-N). DeepSpeed reads
+those files back with a full unpickler, so before it does, every one of them is opened here with
+torch.load(weights_only=True), allowing besides tensors and plain values only the few DeepSpeed classes its
+checkpoints hold (DEEPSPEED_CHECKPOINT_CLASSES): a file holding anything else is refused in one line, unread by
+DeepSpeed, and a crafted checkpoint cannot run code on resume. With fp16/bf16 enabled the engine casts
 the whole model, so evaluation runs in that precision too. Under ZeRO-3 each process holds a slice of every weight:
 saving gathers them, and every process evaluates the whole set (each of its forwards is a collective).
 """
 import copy
 import json
 import os
+import re
 from typing import Any, Dict, Optional, Tuple
 
 AUTO = "auto"
@@ -116,6 +120,47 @@ def zero_stage(config: Dict[str, Any]) -> int:
     return int(config.get("zero_optimization", {}).get("stage", 0))
 
 
+# "module.Class" of every Python object DeepSpeed (ZeRO 1-3, fp16 loss scaling) pickles into its checkpoint files,
+# found by loading its checkpoints with nothing else allowed
+DEEPSPEED_CHECKPOINT_CLASSES = (
+    "deepspeed.runtime.fp16.loss_scaler.LossScaler",
+    "deepspeed.runtime.fp16.loss_scaler.DynamicLossScaler",
+    "deepspeed.runtime.zero.config.ZeroStageEnum",
+    "deepspeed.utils.tensor_fragment.fragment_address",
+)
+
+
+def check_deepspeed_checkpoint(folder: str):
+    """Open every file DeepSpeed's load_checkpoint will unpickle from `folder` (the .pt files of the tag that
+    `latest` names) with weights_only=True and DEEPSPEED_CHECKPOINT_CLASSES allowed; UnreadableCheckpoint naming the
+    file and the class otherwise. Nothing in a refused file is ever instantiated."""
+    import importlib
+
+    from .safe_loading import UnreadableCheckpoint, torch_load
+
+    with open(os.path.join(folder, "latest"), encoding="utf-8") as f:
+        tag = f.read().strip()
+    step_dir = os.path.join(folder, tag)
+    if not tag or os.path.sep in tag or not os.path.isdir(step_dir):
+        raise UnreadableCheckpoint(f"{folder}/latest names {tag!r}, which is not a folder of the checkpoint: "
+                                   "resume from an intact checkpoint-N")
+    allowed = [getattr(importlib.import_module(name.rpartition(".")[0]), name.rpartition(".")[2])
+               for name in DEEPSPEED_CHECKPOINT_CLASSES]
+    for name in sorted(os.listdir(step_dir)):
+        if not name.endswith(".pt"):
+            continue
+        path = os.path.join(step_dir, name)
+        try:
+            torch_load(path, allowed=allowed)
+        except UnreadableCheckpoint as e:
+            found = re.search(r"holds pickled Python objects \(([\w.]+)\)", str(e))
+            if found is None:
+                raise
+            raise UnreadableCheckpoint(f"{path} holds a {found.group(1)} object, which DeepSpeed never writes into a "
+                                       "checkpoint: refused unread, since unpickling it could run code; resume from "
+                                       "a checkpoint you made") from None
+
+
 def deepspeed_init(trainer, num_training_steps: int, resume_from_checkpoint: Optional[str] = None):
     """Build the engine for `trainer` (setting trainer.optimizer / lr_scheduler to the engine's) and, when resuming,
     load the engine's state saved in `resume_from_checkpoint`."""
@@ -145,6 +190,7 @@ def deepspeed_init(trainer, num_training_steps: int, resume_from_checkpoint: Opt
         if not os.path.isfile(os.path.join(resume_from_checkpoint, "latest")):
             raise ValueError(f"{resume_from_checkpoint} holds no DeepSpeed state (no 'latest' file): resume it "
                              "without --deepspeed, or start afresh with --overwrite_output_dir")
+        check_deepspeed_checkpoint(resume_from_checkpoint)  # before DeepSpeed's own, full unpickling
         path, _ = engine.load_checkpoint(resume_from_checkpoint)
         if path is None:
             raise ValueError(f"DeepSpeed could not load its state from {resume_from_checkpoint}")

@@ -70,14 +70,14 @@ def reading_error(path, error, fix="write or download it again"):
     return f"{path} is truncated or damaged ({type(error).__name__}: {detail}): {fix}"
 
 
-def torch_load(path, map_location="cpu", fix="write or download it again"):
+def torch_load(path, map_location="cpu", fix="write or download it again", allowed=()):
     """torch.load with weights_only=True; UnreadableCheckpoint (an OSError) with one line (see `reading_error`)
-    when the file is missing, damaged, or holds anything but tensors and plain values."""
+    when the file is missing, damaged, or holds anything but tensors, plain values and the `allowed` classes."""
     if not os.path.isfile(path):
         raise UnreadableCheckpoint(f"{path} does not exist")
     try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing or reading a file
-            warnings.simplefilter("ignore", UserWarning)
+        with warnings.catch_warnings(), torch.serialization.safe_globals(list(allowed)):
+            warnings.simplefilter("ignore", UserWarning)  # torch warns about pickle protocols before reading a file
             return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - every reader failure is reported the same way
         raise UnreadableCheckpoint(reading_error(path, e, fix)) from None

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import socket
+import sys
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import Enum
@@ -352,3 +353,24 @@ def _leave_process_group():
 
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
+
+
+def end_distributed_process(code: int = 0):
+    """End a process of a multi-process run once it has written everything; a no-op without a process group.
+
+    destroy_process_group does not stop every gloo thread: DistributedDataParallel's reducer and a DeepSpeed engine
+    keep their process groups alive through autograd hooks on the parameters (a cycle through C++ that Python's
+    garbage collector cannot see). Those threads then meet the interpreter's finalization, where a thread that
+    needs the GIL is stopped by force, and now and then the process aborts ("terminate called without an active
+    exception", exit -6) after its work is done (pytorch/pytorch#179291 describes the same race). So: wait until
+    every rank is done, run the exit handlers (log files, TensorBoard, the process group), flush, and leave with
+    os._exit, without the finalization."""
+    import torch
+
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    torch.distributed.barrier()
+    atexit._run_exitfuncs()  # what a normal exit would run (each handler once: os._exit skips them afterwards)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
