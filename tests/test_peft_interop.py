@@ -4,9 +4,10 @@ References:
 - tests/fixtures/peft/<arch>/ (tests/fixtures/make_peft_fixtures.py, run with real PEFT 0.21 on transformers 5.x):
   a tiny stock base model, the adapter folder PEFT wrote for it, and PEFT's logits. Our loader must reproduce those
   logits and our writer must produce the same adapter_model.safetensors, byte for byte.
-- the peer venv (LORA_PEER_PYTHON, default /tmp/hf/bin/python, with transformers + peft), run in a subprocess by
-  tests/fixtures/peft_peer_logits.py: stock PEFT / Transformers load what a short training run of ours wrote.
-  Those tests skip when the peer is absent.
+- the peer venv: stock Transformers 5.24.0 + PEFT 0.21.2, the versions that wrote the fixtures, which .ci/run builds
+  in .peer-venv/ ($LORA_PEER_PYTHON names another python; tests/needs.py). It runs
+  tests/fixtures/peft_peer_logits.py in a subprocess: stock PEFT loads the adapters a short training run of ours
+  wrote, and stock Transformers loads our merged exports. Without the peer those tests skip, or fail under CI=true.
 Tolerance for logits: max |ours - theirs| <= 1e-5 * max |theirs|. Both sides compute the same float32 products in a
 different order (stock attention kernels, LoRA as x A^T B^T vs a folded weight), which moves results by a few ulps;
 observed 0 against the fixture and below 1e-6 against the peer.
@@ -36,7 +37,6 @@ ARCHS = ["roberta", "bert", "deberta"]
 BASES = {**{a: FIX / a / "base" for a in ARCHS},
          "deberta_shared": ROOT / "tests" / "fixtures" / "deberta_v2" / "models" / "v3_buckets_shared"}
 PAPER_CKPT = ROOT / ".." / "shared" / "data" / "checkpoints" / "roberta_base_lora_mnli.bin"
-PEER = os.environ.get("LORA_PEER_PYTHON", "/tmp/hf/bin/python")
 TOL = 1e-5
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 import convert_lora  # noqa: E402
 import export_merged  # noqa: E402
 from fixture_io import Rows  # noqa: E402
+from needs import need_peer  # noqa: E402
 
 
 def rel_diff(ours, theirs):
@@ -89,7 +90,7 @@ def test_our_adapter_has_peft_layout(arch, tmp_path):
         assert ours[field] == peft[field], field
     assert set(ours["target_modules"]) == set(peft["target_modules"])
     # PEFT adds 'classifier' and 'score' for SEQ_CLS by itself; ours lists the head modules the file holds
-    assert set(ours["modules_to_save"]) == {"classifier"} | ({"pooler"} if arch == "deberta" else set())
+    assert set(ours["modules_to_save"]) == {"classifier"} | ({"pooler"} if arch in ("bert", "deberta") else set())
     assert set(ours["modules_to_save"]) <= set(peft["modules_to_save"])
 
 
@@ -149,8 +150,8 @@ def test_every_save_writes_the_adapter(runs, arch):
         cfg = json.loads((adapter / li.ADAPTER_CONFIG_NAME).read_text())
         assert (cfg["r"], cfg["lora_alpha"], cfg["lora_dropout"], cfg["task_type"]) == (4, 8, 0.1, "SEQ_CLS")
         assert cfg["base_model_name_or_path"] == str(BASES[arch])
-        heads = {"classifier", "pooler"} if arch.startswith("deberta") else {"classifier"}
-        assert set(cfg["modules_to_save"]) == heads  # DeBERTa's pooler trains under the fork's rule
+        heads = {"classifier"} if arch == "roberta" else {"classifier", "pooler"}
+        assert set(cfg["modules_to_save"]) == heads  # BERT's and DeBERTa's poolers train under the fork's rule
     assert not any(p.name.startswith(".") for p in out.iterdir())  # no temporary folder left behind
 
 
@@ -282,28 +283,50 @@ def test_paper_checkpoint_converts_and_loads_both_ways(tmp_path):
 
 
 # -- merged export --------------------------------------------------------------------------------------------------
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.fixture(scope="module")
+def exports(runs, tmp_path_factory):
+    """Each run's merged export, made once: arch -> (folder, export_merged's result, the model's tensors before,
+    whether export_merged left the model as it was). Stock Transformers loads these folders in peer_results."""
+    out = {}
+    for arch, (model, _) in runs.items():
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        folder = tmp_path_factory.mktemp(f"merged_{arch}") / "m"
+        with pytest.warns(UserWarning, match="share_att_key") if arch == "deberta_shared" else _nothing():
+            result = li.export_merged(model, str(folder))
+        unchanged = all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+        out[arch] = (folder, result, before, unchanged)
+    return out
+
+
 @pytest.mark.parametrize("arch", ARCHS)
-def test_export_merged(runs, arch, tmp_path):
+def test_export_merged_writes_stock_names_and_folded_weights(runs, exports, arch):
+    """What the export writes, read as files: a stock config, the tensor names of a stock save of this architecture
+    and W + (alpha / r) B A in each LoRA layer's weight; and export_merged's own logit check. Loading the folder is
+    test_export_merged_loads_in_stock_transformers_with_equal_logits's, with stock Transformers."""
     model, _ = runs[arch]
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    result = li.export_merged(model, str(tmp_path / "m"))
-    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # the model is left as it was
-    assert sorted(os.listdir(tmp_path / "m")) == ["config.json", "model.safetensors"]
-    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    folder, result, before, unchanged = exports[arch]
+    assert unchanged  # the model is left as it was
+    assert sorted(os.listdir(folder)) == ["config.json", "model.safetensors"]
+    cfg = json.loads((folder / "config.json").read_text())
     assert not set(cfg) & {"apply_lora", "lora_r", "lora_alpha", "lora_dropout", "reg_loss_wgt", "masking_prob",
                            "apply_adapter", "adapter_size", "apply_bitfit"}
-    merged = load_file(tmp_path / "m" / "model.safetensors")
+    merged = load_file(folder / "model.safetensors")
     stock = load_file(BASES[arch] / "model.safetensors")
     assert set(merged) == set(stock)  # the names and count stock Transformers saved for this architecture
     for name, m in model.named_modules():
         if getattr(m, "r", 0) > 0:
             want = before[name + ".weight"] + (8 / 4) * (before[name + ".lora_B"] @ before[name + ".lora_A"])
             assert torch.equal(merged[name + ".weight"], want)
-    plain = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "m"))
-    assert not any("lora_" in k for k in plain.state_dict())
-    batch = sample(model)
-    assert rel_diff(logits(plain, batch), logits(model, batch)) <= TOL
-    assert result["max_abs_logit_diff"] <= TOL * logits(model, batch).abs().max()
+    # export_merged's own check: this package's plain model on the merged weights gives the LoRA model's logits
+    assert result["max_abs_logit_diff"] <= TOL * logits(model, sample(model)).abs().max()
 
 
 def test_export_merged_refuses_adapters(tmp_path):
@@ -348,17 +371,13 @@ def test_export_merged_command_line(runs, tmp_path):
 # -- the peer: stock Transformers + PEFT in their own venv ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def peer():
-    if not os.path.isfile(PEER):
-        pytest.skip(f"no peer venv at {PEER} (set LORA_PEER_PYTHON to a python with transformers and peft)")
-    probe = subprocess.run([PEER, "-c", "import peft, transformers"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip(f"{PEER} cannot import peft and transformers")
-    return PEER
+    return need_peer()  # fails under CI=true, skips elsewhere, with one line saying what is missing
 
 
 @pytest.fixture(scope="module")
-def peer_results(peer, runs, tmp_path_factory):
-    """Our logits and the peer's for every adapter (final and checkpoint-2) and merged export of the runs."""
+def peer_results(peer, runs, exports, tmp_path_factory):
+    """Our logits and the peer's for every adapter (final and checkpoint-2) and merged export of the runs: key ->
+    (ours, theirs), theirs being the peer's one-line error instead where it could not load the folder."""
     work = tmp_path_factory.mktemp("peer")
     jobs, ours = [], {}
     for arch, (model, out) in runs.items():
@@ -366,11 +385,9 @@ def peer_results(peer, runs, tmp_path_factory):
         save_file(batch, work / f"{arch}_inputs.safetensors")
         early = lora_model(arch)
         load_lora_state_dict(early, str(out / "checkpoint-2"))
-        with pytest.warns(UserWarning) if arch == "deberta_shared" else _nothing():
-            li.export_merged(model, str(work / f"{arch}_merged"), check=False)
         for kind, target, ref in (("adapter", out / li.ADAPTER_DIR, model),
                                   ("adapter", out / "checkpoint-2" / li.ADAPTER_DIR, early),
-                                  ("merged", work / f"{arch}_merged", model)):
+                                  ("merged", exports[arch][0], model)):
             key = (arch, kind, "checkpoint-2" in str(target))
             jobs.append({"kind": kind, "base": str(BASES[arch]), "adapter": str(target), "model": str(target),
                          "inputs": str(work / f"{arch}_inputs.safetensors"), "out": str(work / f"{len(jobs)}.st")})
@@ -379,33 +396,38 @@ def peer_results(peer, runs, tmp_path_factory):
     done = subprocess.run([peer, str(ROOT / "tests" / "fixtures" / "peft_peer_logits.py"), str(work / "jobs.json")],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    return {key: (mine, load_file(path)["logits"]) for key, (mine, path) in ours.items()}
+    return {key: (mine, _peer_output(path)) for key, (mine, path) in ours.items()}
 
 
-class _nothing:
-    def __enter__(self):
-        return self
+def _peer_output(path):
+    error = Path(path + ".error")
+    return error.read_text() if error.exists() else load_file(path)["logits"]
 
-    def __exit__(self, *exc):
-        return False
+
+def _peer_logits(peer_results, key):
+    ours, theirs = peer_results[key]
+    assert not isinstance(theirs, str), f"the peer could not load {key}: {theirs}"
+    return ours, theirs
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_peft_loads_our_adapters_with_equal_logits(peer_results, arch):
     for early in (False, True):
-        ours, theirs = peer_results[(arch, "adapter", early)]
+        ours, theirs = _peer_logits(peer_results, (arch, "adapter", early))
         assert rel_diff(ours, theirs) <= TOL, (arch, early, rel_diff(ours, theirs))
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_stock_transformers_loads_our_merged_export_with_equal_logits(peer_results, arch):
-    ours, theirs = peer_results[(arch, "merged", False)]
+def test_export_merged_loads_in_stock_transformers_with_equal_logits(peer_results, arch):
+    """Stock Transformers (the peer venv, in a subprocess), not this package, loads the merged export with no
+    missing, unexpected or mismatched tensor and computes the LoRA model's logits."""
+    ours, theirs = _peer_logits(peer_results, (arch, "merged", False))
     assert rel_diff(ours, theirs) <= TOL, rel_diff(ours, theirs)
 
 
 def test_deberta_shared_position_query_gap_is_measured_right(peer_results, runs):
     model, _ = runs["deberta_shared"]
-    ours, stock = peer_results[("deberta_shared", "merged", False)]
+    ours, stock = _peer_logits(peer_results, ("deberta_shared", "merged", False))
     assert (ours - stock).abs().max().item() > 1e-6  # the fork's LoRA-free position query is not representable
     # export_merged measures the gap with our own plain model on the merged weights: stock computes the same logits
     config = copy.deepcopy(model.config)
@@ -413,5 +435,5 @@ def test_deberta_shared_position_query_gap_is_measured_right(peer_results, runs)
     plain = type(model)(config)
     plain.load_state_dict(li.merged_state_dict(model))
     assert rel_diff(logits(plain, sample(model)), stock) <= TOL
-    _, peft = peer_results[("deberta_shared", "adapter", False)]
+    _, peft = _peer_logits(peer_results, ("deberta_shared", "adapter", False))
     assert rel_diff(peft, stock) <= TOL  # PEFT applies the delta on the position query too: same as merged

@@ -104,11 +104,15 @@ def test_lora_checkpoints_are_small_and_the_final_save_whole(runs):
         assert {TRAINABLE_WEIGHTS_NAME, BASE_MODEL_NAME, "optimizer.pt"} <= names and "model.safetensors" not in names
         # the LoRA files stay in every checkpoint: the scripts warm-start from a checkpoint's pytorch_model_lora.bin
         assert {"pytorch_model_lora.bin", "model_lora.safetensors", "peft_adapter"} <= names
-        ratio = folder_size(ckpt) / full_model  # measured 0.0295: tensors, Adam moments, LoRA files, states
-        assert ratio <= 0.05, (ckpt.name, ratio)
+        # the trained tensors six times (trainable file, Adam's two moments, the two LoRA files, the PEFT adapter)
+        # and under 100 kB of states, nothing of the frozen backbone: measured 6 x 330,760 + 50,775 bytes, 13 % of
+        # this small model (BERT's pooler, hidden^2, is in the head; at bert-base size the same is about 5 %)
+        trained = sum(4 * p.numel() for p in runs["small"].model.parameters() if p.requires_grad)
+        assert folder_size(ckpt) <= 6 * trained + 100_000, (ckpt.name, folder_size(ckpt), trained)
+        assert folder_size(ckpt) / full_model <= 0.15, (ckpt.name, folder_size(ckpt) / full_model)
     saved = load_file(next(out.glob("checkpoint-*")) / TRAINABLE_WEIGHTS_NAME)
     trainable = {n for n, p in runs["small"].model.named_parameters() if p.requires_grad}
-    assert set(saved) == trainable  # LoRA and the classifier: the base gives every other tensor
+    assert set(saved) == trainable  # LoRA and the head (pooler, classifier): the base gives every other tensor
     reference = json.loads((next(out.glob("checkpoint-*")) / BASE_MODEL_NAME).read_text())
     assert reference["base_model"] == str(Path(runs["small"].model.name_or_path).resolve())
     whole = Path(runs["whole"].args.output_dir)
@@ -142,11 +146,14 @@ def test_resume_from_a_trainable_only_checkpoint_is_bit_exact(runs, base, tmp_pa
 
 
 def test_a_frozen_tensor_the_base_lacks_is_kept(base, tmp_path):
-    """BERT's pooler is frozen under LoRA; a base without it leaves it to a random draw, so the checkpoint keeps it."""
+    """A frozen tensor the base lacks is left to a random draw, so the checkpoint keeps it. The tensor here is the
+    token-type embedding table, frozen under LoRA (this used to be BERT's pooler, which now belongs to the head and
+    trains, so it is kept as a trainable tensor as well)."""
     lacking = tmp_path / "base"
     lacking.mkdir()
     (lacking / "config.json").write_bytes((base / "config.json").read_bytes())
-    weights = {k: v for k, v in load_file(base / "model.safetensors").items() if not k.startswith("pooler.")}
+    gone = "embeddings.token_type_embeddings.weight"
+    weights = {k: v for k, v in load_file(base / "model.safetensors").items() if k != gone}
     save_file(weights, lacking / "model.safetensors")
     trainer = Trainer(model=lora_model(lacking), args=TrainingArguments(output_dir=str(tmp_path / "out"),
                                                                         report_to="none", disable_tqdm=True))
@@ -154,7 +161,10 @@ def test_a_frozen_tensor_the_base_lacks_is_kept(base, tmp_path):
     (tmp_path / "ckpt").mkdir()
     writer.save(str(tmp_path / "ckpt"))
     kept = set(load_file(tmp_path / "ckpt" / TRAINABLE_WEIGHTS_NAME))
-    assert {"bert.pooler.dense.weight", "bert.pooler.dense.bias"} <= kept
+    assert not trainer.model.bert.embeddings.token_type_embeddings.weight.requires_grad
+    assert "bert." + gone in kept
+    assert {"bert.pooler.dense.weight", "bert.pooler.dense.bias"} <= kept  # trainable: the head
+    assert not any(k.startswith("bert.encoder.") and "lora_" not in k for k in kept)  # the base's, not kept
     assert equal(rebuild_state_dict(lora_model(lacking), str(tmp_path / "ckpt")), trainer.model.state_dict())
 
 

@@ -35,3 +35,15 @@ def get_activation(name):
     if name not in ACT2FN:
         raise KeyError(f"activation '{name}' is unknown: use one of {sorted(ACT2FN)}")
     return ACT2FN[name]
+
+
+def _gelu_python(x):
+    """GELU from its definition, x * Phi(x) (4.4.2 kept it for old PyTorch versions)."""
+    return x * 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+
+def gelu(x):
+    return F.gelu(x)
+
+
+ACT2FN["gelu_python"] = _gelu_python

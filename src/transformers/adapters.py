@@ -20,7 +20,7 @@ files and AdapterHub folders back (`--adapter_path`, `load_adapter_state_dict`) 
 from torch import nn
 
 from .activations import get_activation
-from .parameter_groups import backbone_prefix, is_adapter_key, is_head  # is_adapter_key stays importable from here
+from .parameter_groups import backbone_of, is_adapter_key, is_head  # is_adapter_key stays importable from here
 
 ADAPTER_STATE_NAME = "pytorch_model_adapter.bin"
 SAFE_ADAPTER_STATE_NAME = "model_adapter.safetensors"
@@ -81,7 +81,7 @@ def adapt(adapter, hidden, block_input, layer_norm):
 
 
 def adapter_state_dict(model):
-    """Adapter tensors plus the head (every parameter outside the backbone), detached CPU copies."""
-    prefix = backbone_prefix(model)
+    """Adapter tensors plus the head (parameter_groups.is_head), detached CPU copies."""
+    backbone = backbone_of(model)
     return {name: p.detach().cpu().clone() for name, p in model.named_parameters()
-            if is_adapter_key(name) or is_head(name, prefix)}
+            if is_adapter_key(name) or is_head(name, backbone)}

@@ -18,6 +18,7 @@ _HUB_KWARGS = ("cache_dir", "revision", "use_auth_token", "local_files_only", "f
 
 class PretrainedConfig:
     model_type = ""
+    is_composition = False  # 4.4.2: True only for configs made of other configs (encoder-decoder), none here
 
     def __init__(self, **kwargs):
         self.return_dict = kwargs.pop("return_dict", True)

@@ -112,3 +112,80 @@ def _snapshot_is_cached(repo_id, cache_dir, revision):
         with open(ref) as f:
             revision = f.read().strip()
     return bool(revision) and os.path.isdir(os.path.join(root, "snapshots", revision))
+
+
+# -- which optional libraries are installed (4.4.2 names; only PyTorch models live in this package) --------------
+def _installed(name):
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def is_torch_available():
+    return _installed("torch")
+
+
+def is_tokenizers_available():
+    return _installed("tokenizers")
+
+
+def is_sentencepiece_available():
+    return _installed("sentencepiece")
+
+
+def is_datasets_available():
+    return _installed("datasets")
+
+
+def is_sklearn_available():
+    return _installed("sklearn") and _installed("scipy")
+
+
+def is_pandas_available():
+    return _installed("pandas")
+
+
+def is_psutil_available():
+    return _installed("psutil")
+
+
+def is_apex_available():
+    return _installed("apex")
+
+
+def is_faiss_available():
+    return _installed("faiss")
+
+
+def is_scatter_available():
+    return _installed("torch_scatter")
+
+
+def is_protobuf_available():
+    return _installed("google.protobuf")
+
+
+def is_torch_tpu_available():
+    return _installed("torch_xla")
+
+
+def is_tf_available():
+    """Always False: this package has no TensorFlow models, whether or not TensorFlow is installed."""
+    return False
+
+
+def is_flax_available():
+    """Always False: this package has no Flax models."""
+    return False
+
+
+def __getattr__(name):
+    # 4.4.2 defined ModelOutput here; it lives in modeling_outputs (which imports torch) and is re-exported lazily.
+    if name == "ModelOutput":
+        from .modeling_outputs import ModelOutput
+
+        return ModelOutput
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,9 @@ Mapping (type hint -> flag):
   List[T]               `--x a b c` (one or more T)
   Optional[T]           as T
   other scalar T        `--x V` converted with T
-Every `--a_b` flag is also accepted as `--a-b` (torch launchers pass `--local-rank=N`).
+Every `--a_b` flag is also accepted as `--a-b` (torch launchers pass `--local-rank=N`), and an Optional[bool] flag
+given alone means True; both are handled when parsing, so the parser's actions are 4.4.2's: a `bool` field without
+a default defaults to True, as in 4.4.2.
 """
 import dataclasses
 import json
@@ -45,6 +47,7 @@ class HfArgumentParser(ArgumentParser):
     def __init__(self, dataclass_types, **kwargs):
         kwargs.setdefault("allow_abbrev", False)  # a misspelt flag must fail, not silently match a longer one
         super().__init__(**kwargs)
+        self._optional_bools = set()
         # one dataclass, or a sequence of them
         self.dataclass_types = [dataclass_types] if isinstance(dataclass_types, type) else list(dataclass_types)
         for dtype in self.dataclass_types:
@@ -52,8 +55,27 @@ class HfArgumentParser(ArgumentParser):
 
     @staticmethod
     def _names(flag: str) -> List[str]:
-        alias = flag.replace("_", "-")
-        return [flag] if alias == flag else [flag, alias]
+        return [flag]
+
+    def _normalize(self, argv: List[str]) -> List[str]:
+        """`--a-b[=v]` -> `--a_b[=v]` for a known `--a_b`; a bare Optional[bool] flag -> `--flag true`."""
+        known = self._option_string_actions
+        out = []
+        for i, arg in enumerate(argv):
+            if arg.startswith("--") and arg not in known:
+                name, eq, value = arg.partition("=")
+                underscored = "--" + name[2:].replace("-", "_")
+                if name not in known and underscored in known:
+                    arg = underscored + eq + value
+            out.append(arg)
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            if arg in self._optional_bools and (nxt is None or nxt.startswith("-")):
+                out.append("true")
+        return out
+
+    def parse_known_args(self, args=None, namespace=None):
+        argv = sys.argv[1:] if args is None else list(args)
+        return super().parse_known_args(self._normalize(argv), namespace)
 
     def _add_dataclass_arguments(self, dtype):
         hints = typing.get_type_hints(dtype)
@@ -74,12 +96,15 @@ class HfArgumentParser(ArgumentParser):
                 kwargs["type"] = type(kwargs["choices"][0])
                 if isinstance(kwargs.get("default"), Enum):
                     kwargs["default"] = kwargs["default"].value
+            elif tp is bool and hints[f.name] is not bool and f.default is None:
+                kwargs["type"] = string_to_bool  # Optional[bool] = None: unset, or a value
+                self._optional_bools.add(f"--{f.name}")
             elif tp is bool:
                 if f.default is True:
                     self.add_argument(*self._names(f"--no_{f.name}"), action="store_false", dest=f.name)
                 kwargs.update(type=string_to_bool, nargs="?", const=True)
                 if kwargs.pop("required", False):
-                    kwargs["default"] = False
+                    kwargs["default"] = True  # 4.4.2: a bool field without a default is a flag that defaults to True
             elif typing.get_origin(tp) in (list, List):
                 (kwargs["type"],) = typing.get_args(tp) or (str,)
                 kwargs["nargs"] = "+"

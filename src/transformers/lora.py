@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .parameter_groups import backbone_prefix, is_adapter_key, is_head, is_lora_key
+from .parameter_groups import backbone_of, is_adapter_key, is_head, is_lora_key
 
 
 def lora_linear(in_features, out_features, config, bias=True):
@@ -86,25 +86,27 @@ def mark_only_lora_as_trainable(model, extra=("classifier",)):
 
 def fork_trainable_rule(model, apply_lora=False, apply_adapter=False, apply_bitfit=False):
     """The fork's rule: when any of LoRA/adapters/BitFit is on, backbone parameters train only if their name has
-    'lora' / 'adapter' / 'bias' respectively; everything outside the backbone (the head) trains. Otherwise all train.
+    'lora' / 'adapter' / 'bias' respectively; the head (everything outside the backbone, and the head modules a family
+    keeps inside it, BERT's pooler: see parameter_groups) trains. Otherwise all train.
     """
     keywords = [kw for on, kw in ((apply_lora, "lora"), (apply_adapter, "adapter"), (apply_bitfit, "bias")) if on]
-    prefix = backbone_prefix(model)
+    backbone = backbone_of(model)
     for name, p in model.named_parameters():
-        p.requires_grad = not keywords or is_head(name, prefix) or any(kw in name for kw in keywords)
+        p.requires_grad = not keywords or is_head(name, backbone) or any(kw in name for kw in keywords)
     return model
 
 
 def lora_state_dict(model):
-    """LoRA tensors plus the head (every parameter outside the backbone): what a LoRA run needs to be restored."""
-    prefix = backbone_prefix(model)
+    """LoRA tensors plus the head (parameter_groups.is_head): what a LoRA run needs to be restored."""
+    backbone = backbone_of(model)
     return {name: p.detach().cpu().clone() for name, p in model.named_parameters()
-            if is_lora_key(name) or is_head(name, prefix)}
+            if is_lora_key(name) or is_head(name, backbone)}
 
 
 def count_parameters(model):
-    """Parameter counts: total, trainable, and the LoRA tensors, the adapters and the head (outside the backbone)."""
-    prefix = backbone_prefix(model)
+    """Parameter counts: total, trainable, and the LoRA tensors, the adapters and the head (parameter_groups.is_head:
+    outside the backbone, plus BERT's pooler)."""
+    backbone = backbone_of(model)
     counts = {"lora": 0, "adapter": 0, "head": 0, "trainable": 0, "total": 0}
     for name, p in model.named_parameters():
         n = p.numel()
@@ -114,7 +116,7 @@ def count_parameters(model):
             counts["lora"] += n
         elif is_adapter_key(name):
             counts["adapter"] += n
-        elif is_head(name, prefix):
+        elif is_head(name, backbone):
             counts["head"] += n
     return counts
 

@@ -22,7 +22,7 @@ import re
 from .adapters import ADAPTER_STATE_NAME, SAFE_ADAPTER_STATE_NAME
 from .lora_interop import check_adapter_fits, read_lora_path
 from .modeling_utils import load_state_dict_file
-from .parameter_groups import backbone_prefix, in_backbone, is_adapter_key, is_head, is_lora_key
+from .parameter_groups import backbone_of, head_in_backbone, in_backbone, is_adapter_key, is_head, is_lora_key
 from .utils import logging
 
 logger = logging.get_logger(__name__)
@@ -48,14 +48,14 @@ def load_lora_state_dict(model, state_dict_or_path, source=None):
     if not sd:
         raise ValueError(f"{source}: the file holds no tensors: pass a pytorch_model_lora.bin written by training")
     own = model.state_dict()
-    prefix = backbone_prefix(model)
+    backbone = backbone_of(model)
     model_lora = [k for k in own if is_lora_key(k)]
     file_lora = [k for k in sd if is_lora_key(k)]
     if file_lora and not model_lora:
         raise ValueError(f"{source}: holds LoRA tensors ({file_lora[0]}, ...) but the model has no LoRA layers: "
                          "pass --apply_lora with the lora_r used in training")
 
-    frozen = [k for k in sd if not is_lora_key(k) and in_backbone(k, prefix)]
+    frozen = [k for k in sd if not is_lora_key(k) and in_backbone(k, backbone)]
     if frozen:  # loading them would overwrite pretrained weights that LoRA keeps frozen
         raise ValueError(f"{source}: holds {len(frozen)} frozen backbone tensor(s), e.g. {frozen[0]}, so it is not "
                          "a LoRA file: pass the pytorch_model_lora.bin / model_lora.safetensors of a LoRA run")
@@ -64,7 +64,7 @@ def load_lora_state_dict(model, state_dict_or_path, source=None):
         raise ValueError(f"{source}: {len(unknown)} tensor(s) match no model tensor, e.g. {unknown[0]}: the file "
                          "belongs to another model or architecture")
     bad = [(k, list(sd[k].shape), list(own[k].shape)) for k in sd if sd[k].shape != own[k].shape]
-    backbone_bad = [b for b in bad if in_backbone(b[0], prefix)]
+    backbone_bad = [b for b in bad if in_backbone(b[0], backbone)]
     if backbone_bad:
         k, got, want = backbone_bad[0]
         hint = ("the file was trained with another lora_r" if is_lora_key(k)
@@ -77,6 +77,10 @@ def load_lora_state_dict(model, state_dict_or_path, source=None):
                          f"{missing[0]}: the file is incomplete or from a model with fewer layers/targets")
     if adapter_config is not None:
         check_adapter_fits(model, adapter_config, source)
+    kept = [k for k, p in model.named_parameters() if head_in_backbone(k, backbone) and k not in sd]
+    if kept:  # a file from before BERT's pooler joined the head, when it stayed frozen at the base's values
+        logger.warning(f"{source}: has no {', '.join(kept)} (written while that head layer was frozen with the "
+                       "backbone); the base model's values are kept, as in the run that wrote it")
     return load_checked(model, sd, bad, source, "the LoRA tensors")
 
 
@@ -148,7 +152,7 @@ def load_adapter_state_dict(model, state_dict_or_path, source=None):
         source = source or str(state_dict_or_path)
         sd = read_adapter_path(state_dict_or_path, head_layers)
     own = model.state_dict()
-    prefix = backbone_prefix(model)
+    backbone = backbone_of(model)
     model_adapters = [k for k in own if is_adapter_key(k)]
     file_adapters = [k for k in sd if is_adapter_key(k)]
     if not file_adapters:
@@ -165,7 +169,7 @@ def load_adapter_state_dict(model, state_dict_or_path, source=None):
                 else "the file belongs to another model or architecture")
         raise ValueError(f"{source}: {len(unknown)} tensor(s) match no model tensor, e.g. {unknown[0]}: {hint}")
     bad = [(k, list(sd[k].shape), list(own[k].shape)) for k in sd if sd[k].shape != own[k].shape]
-    backbone_bad = [b for b in bad if in_backbone(b[0], prefix)]
+    backbone_bad = [b for b in bad if in_backbone(b[0], backbone)]
     if backbone_bad:
         k, got, want = backbone_bad[0]
         hint = ("the file was trained with another adapter_size" if is_adapter_key(k)
@@ -186,8 +190,8 @@ def load_adapter_state_dict(model, state_dict_or_path, source=None):
 def load_checked(model, sd, bad, source, what):
     """Load a checked method (+ head) state dict. `bad` lists (key, file shape, model shape) of the head tensors
     whose shape differs (another label count): then the whole head stays freshly initialised, with a warning."""
-    prefix = backbone_prefix(model)
-    skipped = [k for k in sd if is_head(k, prefix)] if bad else []
+    backbone = backbone_of(model)
+    skipped = [k for k in sd if is_head(k, backbone)] if bad else []
     if bad:
         logger.warning(f"{source}: head shape differs ({bad[0][0]}: file {bad[0][1]} vs model {bad[0][2]}, "
                        f"another label count); the head is re-initialised and only {what} are loaded")

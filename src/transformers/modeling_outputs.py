@@ -39,6 +39,12 @@ class ModelOutput(OrderedDict):
     def to_tuple(self):
         return tuple(self.values())
 
+    def _refuse(self, *args, **kwargs):
+        raise Exception(f"{type(self).__name__} has fixed fields: set them as items or attributes instead")
+
+    # as in 4.4.2, the dict methods that would add or drop fields wholesale are refused
+    __delitem__ = setdefault = pop = update = _refuse
+
 
 @dataclass
 class BaseModelOutput(ModelOutput):

@@ -244,6 +244,29 @@ class PreTrainedModel(nn.Module):
     def set_input_embeddings(self, value):
         self.base_model.embeddings.word_embeddings = value
 
+    def get_output_embeddings(self):
+        """None: no model here has a language-modelling head tied to the input embeddings."""
+        return None
+
+    def resize_token_embeddings(self, new_num_tokens=None):
+        """Grow or shrink the token embedding table to `new_num_tokens` rows (kept rows keep their weights, new
+        ones are initialised like the model's weights); updates config.vocab_size. None: just return the table."""
+        old = self.get_input_embeddings()
+        if new_num_tokens is None or new_num_tokens == old.num_embeddings:
+            return old
+        new = nn.Embedding(new_num_tokens, old.embedding_dim, padding_idx=old.padding_idx
+                           if old.padding_idx is not None and old.padding_idx < new_num_tokens else None)
+        new.to(device=old.weight.device, dtype=old.weight.dtype)
+        self._init_weights(new)
+        kept = min(old.num_embeddings, new_num_tokens)
+        with torch.no_grad():
+            new.weight[:kept] = old.weight[:kept]
+        self.set_input_embeddings(new)
+        self.config.vocab_size = new_num_tokens
+        if hasattr(self.base_model, "config"):
+            self.base_model.config.vocab_size = new_num_tokens
+        return new
+
     # RoBERTa's 4.4.2 initialisation leaves an embedding's padding row random; BERT's and DeBERTa's zero it.
     _init_zero_padding_row = True
 

@@ -186,3 +186,6 @@ def get_scheduler(
         raise ValueError(f"the {SchedulerType(name).value} schedule needs {' and '.join(missing)}: "
                          "pass it to get_scheduler")
     return schedule(optimizer, **{arg: given[arg] for arg in takes})
+
+
+from .adafactor import Adafactor  # noqa: E402,F401  (4.4.2 defined it in this module)

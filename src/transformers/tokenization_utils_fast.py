@@ -21,9 +21,25 @@ class PreTrainedTokenizerFast(PreTrainedTokenizerBase):
         self._tokenizer.no_padding()  # padding is done by PreTrainedTokenizerBase, the same for every tokenizer
         # Special tokens named in the config must be single, unsplittable tokens.
         specials = [getattr(self, n) for n in SPECIAL_TOKENS if getattr(self, n) is not None]
+        specials += self.additional_special_tokens
         unknown = [t for t in specials if self._tokenizer.token_to_id(t) is None]
         if unknown:
             self._tokenizer.add_special_tokens([AddedToken(t, special=True) for t in unknown])
+        known = {t.content for t in self._tokenizer.get_added_tokens_decoder().values()}
+        missing = [t for t in self.additional_special_tokens if t not in known]
+        if missing:  # in the vocabulary but not yet unsplittable
+            self._tokenizer.add_special_tokens([AddedToken(t, special=True) for t in missing])
+
+    def _add_tokens(self, new_tokens, special_tokens=False):
+        tokens = [t if isinstance(t, AddedToken) else AddedToken(t, special=special_tokens, normalized=not special_tokens)
+                  for t in new_tokens]
+        if special_tokens:
+            return self._tokenizer.add_special_tokens(tokens)
+        return self._tokenizer.add_tokens(tokens)
+
+    def get_added_vocab(self):
+        base = self._tokenizer.get_vocab(with_added_tokens=False)
+        return {t: i for t, i in self._tokenizer.get_vocab(with_added_tokens=True).items() if t not in base}
 
     def _build_tokenizer(self, *args, **kwargs):
         raise ValueError(f"{type(self).__name__} needs a tokenizer.json (tokenizer_file=...) or its vocabulary files")
@@ -70,7 +86,7 @@ class PreTrainedTokenizerFast(PreTrainedTokenizerBase):
 
     def _encode_batch(self, texts, pairs, add_special_tokens, truncation, max_length, is_split_into_words):
         if truncation and max_length is not None:
-            self._tokenizer.enable_truncation(max_length, strategy=truncation)
+            self._tokenizer.enable_truncation(max_length, stride=getattr(self, "_stride", 0), strategy=truncation)
         else:
             self._tokenizer.no_truncation()
         inputs = texts if pairs is None else list(zip(texts, pairs))
@@ -81,8 +97,10 @@ class PreTrainedTokenizerFast(PreTrainedTokenizerBase):
             raise ValueError(f"tokenization failed: {e}") from None
         finally:
             self._tokenizer.no_truncation()
-        return [{"input_ids": e.ids, "token_type_ids": e.type_ids, "special_tokens_mask": e.special_tokens_mask,
-                 "offset_mapping": e.offsets} for e in encodings]
+        def row(e):
+            return {"input_ids": e.ids, "token_type_ids": e.type_ids, "special_tokens_mask": e.special_tokens_mask,
+                    "offset_mapping": e.offsets, "encoding": e}
+        return [{**row(e), "overflowing": [row(o) for o in e.overflowing]} for e in encodings]
 
     def save_vocabulary(self, save_directory, filename_prefix=None):
         path = os.path.join(save_directory, (filename_prefix + "-" if filename_prefix else "") + TOKENIZER_FILE)

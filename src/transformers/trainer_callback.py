@@ -334,3 +334,42 @@ class TensorBoardCallback(TrainerCallback):
         if self.tb_writer is not None:
             self.tb_writer.close()
             self.tb_writer = None
+
+
+class EarlyStoppingCallback(TrainerCallback):
+    """Stops training once `metric_for_best_model` has failed `early_stopping_patience` evaluations in a row to
+    improve on the best value by more than `early_stopping_threshold`. Needs load_best_model_at_end=True and an
+    evaluation strategy (so that the best metric is tracked)."""
+
+    def __init__(self, early_stopping_patience: int = 1, early_stopping_threshold: Optional[float] = 0.0):
+        self.early_stopping_patience = early_stopping_patience
+        self.early_stopping_threshold = early_stopping_threshold
+        self.early_stopping_patience_counter = 0
+
+    def check_metric_value(self, args, state, control, metric_value):
+        better = (lambda a, b: a > b) if args.greater_is_better else (lambda a, b: a < b)
+        if state.best_metric is None or (
+                better(metric_value, state.best_metric)
+                and abs(metric_value - state.best_metric) > self.early_stopping_threshold):
+            self.early_stopping_patience_counter = 0
+        else:
+            self.early_stopping_patience_counter += 1
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        assert args.load_best_model_at_end, "EarlyStoppingCallback needs load_best_model_at_end=True"
+        assert args.metric_for_best_model is not None, "EarlyStoppingCallback needs metric_for_best_model"
+        assert str(getattr(args.evaluation_strategy, "value", args.evaluation_strategy)) != "no", \
+            "EarlyStoppingCallback needs an evaluation strategy (steps or epoch)"
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        name = args.metric_for_best_model
+        if not name.startswith("eval_"):
+            name = f"eval_{name}"
+        value = (metrics or {}).get(name)
+        if value is None:
+            logger.warning(f"early stopping needs {name} among the evaluation metrics, which lack it: "
+                           "early stopping is off")
+            return
+        self.check_metric_value(args, state, control, value)
+        if self.early_stopping_patience_counter >= self.early_stopping_patience:
+            control.should_training_stop = True

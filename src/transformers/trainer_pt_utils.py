@@ -11,7 +11,10 @@ import torch
 from torch import distributed as dist
 from torch import nn
 
-from .data.samplers import LengthGroupedSampler, ShardSampler  # noqa: F401  (4.4.2's import path)
+from torch.utils.data.distributed import DistributedSampler
+
+from .data import samplers
+from .data.samplers import ShardSampler  # noqa: F401
 from .utils import logging
 
 logger = logging.get_logger("transformers.trainer")  # the Trainer's reports, under the Trainer's logger name
@@ -43,10 +46,13 @@ def gather_in_rank_order(obj):
 
 
 def to_numpy(t):
-    """A tensor (or nested tuple/list of them) as numpy; floats go through float32, numpy has no bfloat16."""
+    """A tensor (or nested tuple/list of them) as numpy; half floats become float32 (numpy has no bfloat16), float64
+    stays float64 (as 4.4.2 returned float64 labels)."""
     if isinstance(t, (list, tuple)):
         return type(t)(to_numpy(x) for x in t)
-    return t.detach().float().cpu().numpy() if t.is_floating_point() else t.detach().cpu().numpy()
+    if t.dtype in (torch.float16, torch.bfloat16):
+        t = t.float()
+    return t.detach().cpu().numpy()
 
 
 def concat_batches(chunks, padding_index=-100):
@@ -110,3 +116,181 @@ def save_state(trainer):
     if trainer.is_world_process_zero():
         os.makedirs(trainer.args.output_dir, exist_ok=True)
         trainer.state.save_to_json(os.path.join(trainer.args.output_dir, "trainer_state.json"))
+
+
+# -- 4.4.2's public helpers, under its names and signatures -------------------------------------------------------
+def get_parameter_names(model: nn.Module, forbidden_layer_types) -> List[str]:
+    """Names of the parameters of `model` that do not sit inside a module of one of `forbidden_layer_types`
+    (sub-modules first, in registration order, then the module's own parameters)."""
+    forbidden = tuple(forbidden_layer_types)
+    names = []
+    for child_name, child in model.named_children():
+        if not isinstance(child, forbidden):
+            names += [f"{child_name}.{n}" for n in get_parameter_names(child, forbidden)]
+    return names + list(model._parameters.keys())
+
+
+class LabelSmoother:
+    """Cross-entropy against labels smoothed by `epsilon` (1 - epsilon on the label, epsilon spread evenly over all
+    classes); positions labelled `ignore_index` do not count."""
+
+    def __init__(self, epsilon: float = 0.1, ignore_index: int = -100):
+        self.epsilon, self.ignore_index = epsilon, ignore_index
+
+    def __call__(self, model_output, labels):
+        logits = model_output["logits"] if isinstance(model_output, dict) else model_output[0]
+        neg_log_probs = -torch.nn.functional.log_softmax(logits, dim=-1)
+        if labels.dim() == neg_log_probs.dim() - 1:
+            labels = labels.unsqueeze(-1)
+        ignored = labels.eq(self.ignore_index)
+        nll = neg_log_probs.gather(dim=-1, index=labels.clamp(min=0)).masked_fill(ignored, 0.0)
+        uniform = neg_log_probs.sum(dim=-1, keepdim=True).masked_fill(ignored, 0.0)
+        active = ignored.numel() - ignored.long().sum()
+        nll = nll.sum() / active
+        uniform = uniform.sum() / (active * neg_log_probs.shape[-1])
+        return (1 - self.epsilon) * nll + self.epsilon * uniform
+
+
+def _lengths_of(dataset, model_input_name):
+    name = model_input_name or "input_ids"
+    first = dataset[0]
+    if not isinstance(first, dict) or name not in first:
+        raise ValueError(f"cannot tell the lengths of the examples: pass lengths=... or a dataset of dicts with "
+                         f"'{name}'")
+    return [len(example[name]) for example in dataset]
+
+
+class LengthGroupedSampler(samplers.LengthGroupedSampler):
+    """4.4.2's signature (dataset, batch_size, lengths=None, model_input_name=None) over data/samplers.py's sampler."""
+
+    def __init__(self, dataset, batch_size: int, lengths=None, model_input_name=None):
+        super().__init__(lengths if lengths is not None else _lengths_of(dataset, model_input_name), batch_size)
+
+
+class DistributedLengthGroupedSampler(samplers.LengthGroupedSampler):
+    """Length-grouped order for process `rank` of `num_replicas`, shuffled from seed + epoch; the order wraps
+    around to a multiple of num_replicas (or is cut down to one, with drop_last)."""
+
+    def __init__(self, dataset, batch_size: int, num_replicas=None, rank=None, seed: int = 0, drop_last=False,
+                 lengths=None, model_input_name=None):
+        if num_replicas is None or rank is None:
+            if not dist.is_available() or not dist.is_initialized():
+                raise RuntimeError("num_replicas and rank are needed when torch.distributed is not initialized")
+            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
+            rank = dist.get_rank() if rank is None else rank
+        lengths = lengths if lengths is not None else _lengths_of(dataset, model_input_name)
+        self.drop_last = drop_last
+        super().__init__(lengths, batch_size, num_replicas, rank, seed)
+
+    def __len__(self):
+        if self.drop_last:
+            return len(self.lengths) // self.num_replicas
+        return super().__len__()
+
+    def __iter__(self):
+        order = list(super().__iter__())
+        return iter(order[:len(self)])
+
+
+class DistributedSamplerWithLoop(DistributedSampler):
+    """DistributedSampler whose shard is extended, by looping over its start, to a multiple of batch_size (so that
+    every batch is full)."""
+
+    def __init__(self, dataset, batch_size: int, **kwargs):
+        super().__init__(dataset, **kwargs)
+        self.batch_size = batch_size
+
+    def __iter__(self):
+        indices = list(super().__iter__())
+        missing = -len(indices) % self.batch_size
+        # the shards that got one index less than the others before padding start one later
+        start = 1 if self.rank < len(self.dataset) % self.num_replicas else 0
+        looped = (indices * (1 + (start + missing) // max(len(indices), 1)))[start:start + missing]
+        return iter(indices + looped)
+
+
+class SequentialDistributedSampler(torch.utils.data.Sampler):
+    """In-order evaluation shards: process `rank` reads a contiguous block; the dataset is padded by wrapping
+    around so that every block has the same size (a multiple of batch_size when given)."""
+
+    def __init__(self, dataset, num_replicas=None, rank=None, batch_size=None):
+        if num_replicas is None or rank is None:
+            if not dist.is_available() or not dist.is_initialized():
+                raise RuntimeError("num_replicas and rank are needed when torch.distributed is not initialized")
+            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
+            rank = dist.get_rank() if rank is None else rank
+        self.dataset, self.num_replicas, self.rank, self.batch_size = dataset, num_replicas, rank, batch_size
+        per_rank = -(-len(dataset) // num_replicas)
+        if batch_size is not None:
+            per_rank = -(-per_rank // batch_size) * batch_size
+        self.num_samples, self.total_size = per_rank, per_rank * num_replicas
+
+    def __iter__(self):
+        n = len(self.dataset)
+        indices = [i % n for i in range(self.total_size)]
+        return iter(indices[self.rank * self.num_samples:(self.rank + 1) * self.num_samples])
+
+    def __len__(self):
+        return self.num_samples
+
+
+class DistributedTensorGatherer:
+    """Reassembles predictions gathered batch by batch from `world_size` processes that each read a contiguous
+    block (SequentialDistributedSampler): every added array holds world_size equal chunks, one per process, which
+    go to that process's block; `finalize()` returns the first num_samples rows. Nested lists/tuples keep their
+    structure; rows of another length are padded with padding_index."""
+
+    def __init__(self, world_size: int, num_samples: int, make_multiple_of=None, padding_index: int = -100):
+        self.world_size, self.num_samples, self.padding_index = world_size, num_samples, padding_index
+        total = -(-num_samples // world_size) * world_size
+        if make_multiple_of is not None:
+            step = make_multiple_of * world_size
+            total = -(-total // step) * step
+        self.total_samples, self.process_length = total, total // world_size
+        self._storage, self._offsets = None, None
+
+    def add_arrays(self, arrays):
+        if arrays is None:
+            return
+        if self._storage is None:
+            self._storage = self._allocate(arrays)
+            self._offsets = list(range(0, self.total_samples, self.process_length))
+        self._storage, chunk = self._place(self._storage, arrays)
+        self._offsets = [o + chunk for o in self._offsets]
+
+    def _allocate(self, arrays):
+        if isinstance(arrays, (list, tuple)):
+            return type(arrays)(self._allocate(a) for a in arrays)
+        arrays = np.asarray(arrays)
+        return np.full((self.total_samples,) + arrays.shape[1:], self.padding_index, dtype=arrays.dtype)
+
+    def _place(self, storage, arrays):
+        if isinstance(arrays, (list, tuple)):
+            placed = [self._place(s, a) for s, a in zip(storage, arrays)]
+            return type(arrays)(p[0] for p in placed), placed[0][1]
+        arrays = np.asarray(arrays)
+        if arrays.ndim > 1 and storage.shape[1] < arrays.shape[1]:
+            wider = np.full(storage.shape[:1] + arrays.shape[1:], self.padding_index, dtype=storage.dtype)
+            wider[:, :storage.shape[1]] = storage
+            storage = wider
+        chunk = arrays.shape[0] // self.world_size
+        for i, offset in enumerate(self._offsets):
+            part = arrays[i * chunk:(i + 1) * chunk]
+            if arrays.ndim > 1:
+                storage[offset:offset + chunk, :part.shape[1]] = part
+            else:
+                storage[offset:offset + chunk] = part
+        return storage, chunk
+
+    def finalize(self):
+        if self._storage is None:
+            return None
+        if self._offsets[0] != self.process_length:
+            logger.warning("not every sample was gathered: the last predictions may be padding")
+        return _nested_cut(self._storage, self.num_samples)
+
+
+def _nested_cut(storage, n):
+    if isinstance(storage, (list, tuple)):
+        return type(storage)(_nested_cut(s, n) for s in storage)
+    return storage[:n]

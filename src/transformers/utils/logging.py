@@ -9,6 +9,7 @@ from logging import CRITICAL, DEBUG, ERROR, FATAL, INFO, NOTSET, WARN, WARNING  
 _lock = threading.Lock()
 _handler = None
 _LEVELS = {"debug": DEBUG, "info": INFO, "warning": WARNING, "error": ERROR, "critical": CRITICAL}
+log_levels = _LEVELS  # 4.4.2's public name
 
 
 def _root():
@@ -24,9 +25,25 @@ def _configure():
         _handler.flush = sys.stderr.flush
         root = _root()
         root.addHandler(_handler)
-        env = os.getenv("TRANSFORMERS_VERBOSITY", "").lower()
-        root.setLevel(_LEVELS.get(env, WARNING))
+        env = os.getenv("TRANSFORMERS_VERBOSITY", "")
+        if env and env.lower() not in _LEVELS:
+            logging.getLogger().warning(f"Unknown option TRANSFORMERS_VERBOSITY={env}, has to be one of: "
+                                        f"{', '.join(_LEVELS)}")
+        root.setLevel(_LEVELS.get(env.lower(), WARNING))
         root.propagate = False
+
+
+def _reset_library_root_logger():
+    """Remove the library's handler and level: the next get_logger() configures them again (re-reading
+    TRANSFORMERS_VERBOSITY)."""
+    global _handler
+    with _lock:
+        if _handler is None:
+            return
+        root = _root()
+        root.removeHandler(_handler)
+        root.setLevel(NOTSET)
+        _handler = None
 
 
 def get_logger(name=None):

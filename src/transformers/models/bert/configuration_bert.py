@@ -59,3 +59,7 @@ class BertConfig(PretrainedConfig):
         self.apply_bitfit = apply_bitfit
         self.reg_loss_wgt = reg_loss_wgt
         self.masking_prob = masking_prob
+
+BERT_PRETRAINED_CONFIG_ARCHIVE_MAP = {name: f"https://huggingface.co/{name}/resolve/main/config.json" for name in (
+    "bert-base-uncased", "bert-large-uncased", "bert-base-cased", "bert-large-cased",
+    "bert-base-multilingual-uncased", "bert-base-multilingual-cased", "bert-base-chinese")}

@@ -196,6 +196,10 @@ class BertPooler(nn.Module):
 class BertPreTrainedModel(PreTrainedModel):
     config_class = BertConfig
     base_model_prefix = "bert"
+    # The pooler (tanh(dense([CLS]))) feeds only the classifier: it is the first layer of the task head, as RoBERTa's
+    # classifier.dense and DeBERTa's top-level pooler are, though it sits inside `bert.`. Under LoRA and BitFit it
+    # trains and is saved with the classifier (transformers.parameter_groups).
+    head_modules_in_backbone = ("pooler",)
     _keys_to_ignore_on_load_unexpected = [r"position_ids"]  # a buffer that older checkpoints (4.4.2's) saved
 
 
@@ -286,3 +290,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
             return (loss,) + out if loss is not None else out
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
                                         attentions=outputs.attentions)
+
+BERT_PRETRAINED_MODEL_ARCHIVE_LIST = ["bert-base-uncased", "bert-large-uncased", "bert-base-cased", "bert-large-cased",
+                                      "bert-base-multilingual-uncased", "bert-base-multilingual-cased",
+                                      "bert-base-chinese"]

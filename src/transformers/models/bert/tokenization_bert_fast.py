@@ -19,6 +19,9 @@ _MAX_SIZES = {name: 512 for name in (
     "bert-base-uncased", "bert-large-uncased", "bert-base-cased", "bert-large-cased", "bert-base-multilingual-uncased",
     "bert-base-multilingual-cased", "bert-base-chinese",
 )}
+# hub files of the checkpoints 4.4.2 knew by name (4.4.2's tests list the names from here)
+PRETRAINED_VOCAB_FILES_MAP = {key: {name: f"https://huggingface.co/{name}/resolve/main/{file}" for name in _MAX_SIZES}
+                              for key, file in VOCAB_FILES_NAMES.items()}
 
 
 def load_vocab(vocab_file):
@@ -35,6 +38,7 @@ def load_vocab(vocab_file):
 class BertTokenizerFast(PreTrainedTokenizerFast):
     vocab_files_names = VOCAB_FILES_NAMES
     max_model_input_sizes = _MAX_SIZES
+    pretrained_vocab_files_map = PRETRAINED_VOCAB_FILES_MAP
     model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
 
     def __init__(self, vocab_file=None, tokenizer_file=None, do_lower_case=True, unk_token="[UNK]",

@@ -77,3 +77,7 @@ class DebertaV2Config(PretrainedConfig):
         self.cls_dropout = cls_dropout
         self.reg_loss_wgt = reg_loss_wgt
         self.masking_prob = masking_prob
+
+DEBERTA_V2_PRETRAINED_CONFIG_ARCHIVE_MAP = {name: f"https://huggingface.co/{name}/resolve/main/config.json" for name in (
+    "microsoft/deberta-v2-xlarge", "microsoft/deberta-v2-xxlarge", "microsoft/deberta-v2-xlarge-mnli",
+    "microsoft/deberta-v2-xxlarge-mnli")}

@@ -557,3 +557,6 @@ class DebertaV2ForSequenceClassification(DebertaV2PreTrainedModel):
             return (loss,) + output if loss is not None else output
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
                                         attentions=outputs.attentions)
+
+DEBERTA_V2_PRETRAINED_MODEL_ARCHIVE_LIST = ["microsoft/deberta-v2-xlarge", "microsoft/deberta-v2-xxlarge",
+                                            "microsoft/deberta-v2-xlarge-mnli", "microsoft/deberta-v2-xxlarge-mnli"]

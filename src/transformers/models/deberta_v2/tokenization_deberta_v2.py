@@ -13,7 +13,7 @@ import unicodedata
 
 import sentencepiece as spm
 
-from ...tokenization_utils_base import PreTrainedTokenizerBase
+from ...tokenization_utils import PreTrainedTokenizer
 
 VOCAB_FILES_NAMES = {"vocab_file": "spm.model", "added_tokens_file": "added_tokens.json"}
 
@@ -79,8 +79,17 @@ def truncate_pair(first, second, budget, strategy):
     return (seq, second) if target == "first" else (first, seq)
 
 
-class DebertaV2Tokenizer(PreTrainedTokenizerBase):
+_HUB_NAMES = ("microsoft/deberta-v2-xlarge", "microsoft/deberta-v2-xxlarge", "microsoft/deberta-v2-xlarge-mnli",
+              "microsoft/deberta-v2-xxlarge-mnli")
+# hub files of the checkpoints 4.4.2 knew by name (4.4.2's tests list the names from here)
+PRETRAINED_VOCAB_FILES_MAP = {"vocab_file": {name: f"https://huggingface.co/{name}/resolve/main/spm.model"
+                                             for name in _HUB_NAMES}}
+
+
+class DebertaV2Tokenizer(PreTrainedTokenizer):
     vocab_files_names = VOCAB_FILES_NAMES
+    pretrained_vocab_files_map = PRETRAINED_VOCAB_FILES_MAP
+    max_model_input_sizes = {name: 512 for name in _HUB_NAMES}
     model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
 
     def __init__(self, vocab_file=None, added_tokens_file=None, do_lower_case=False, split_by_punct=False,
@@ -101,11 +110,32 @@ class DebertaV2Tokenizer(PreTrainedTokenizerBase):
             if self.sp_model.piece_to_id(token) == self.sp_model.unk_id() and token != self.unk_token \
                     and token not in self.added_tokens_encoder:
                 self.added_tokens_encoder[token] = len(self)
+        self._rebuild_splitter()
+
+    def _rebuild_splitter(self):
         self.added_tokens_decoder = {i: t for t, i in self.added_tokens_encoder.items()}
         no_split = sorted(set(self.all_special_tokens) | set(self.added_tokens_encoder), key=len, reverse=True)
         # Split on these tokens, eating the whitespace on both sides (4.4.2's default for special tokens).
         self._no_split = set(no_split)
         self._splitter = re.compile(r"\s*(" + "|".join(re.escape(t) for t in no_split) + r")\s*")
+
+    def _add_tokens(self, new_tokens, special_tokens=False):
+        """New tokens get the ids after the vocabulary and are never split (4.4.2's slow-tokenizer behaviour)."""
+        added = 0
+        for token in new_tokens:
+            token = getattr(token, "content", token)
+            if not special_tokens and self.do_lower_case:
+                token = token.lower()
+            known = token in self.added_tokens_encoder or (
+                self.sp_model.piece_to_id(token) != self.sp_model.unk_id() or token == self.unk_token)
+            if not known:
+                self.added_tokens_encoder[token] = len(self)
+                added += 1
+        self._rebuild_splitter()
+        return added
+
+    def get_added_vocab(self):
+        return dict(self.added_tokens_encoder)
 
     # -- vocabulary -------------------------------------------------------------------------------------------
     @property

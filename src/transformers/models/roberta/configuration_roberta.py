@@ -60,3 +60,7 @@ class RobertaConfig(PretrainedConfig):
         self.adapter_size = adapter_size
         self.apply_bitfit = apply_bitfit
         self.cls_dropout = cls_dropout
+
+ROBERTA_PRETRAINED_CONFIG_ARCHIVE_MAP = {name: f"https://huggingface.co/{name}/resolve/main/config.json" for name in (
+    "roberta-base", "roberta-large", "roberta-large-mnli", "distilroberta-base", "roberta-base-openai-detector",
+    "roberta-large-openai-detector")}

@@ -52,14 +52,19 @@ class RobertaEmbeddings(nn.Module):
             if input_ids is not None:
                 position_ids = create_position_ids_from_input_ids(input_ids, self.padding_idx)
             else:  # no ids to find padding in: every position is a real token
-                start = self.padding_idx + 1
-                position_ids = torch.arange(start, start + length, device=inputs_embeds.device).expand(batch, -1)
+                position_ids = self.create_position_ids_from_inputs_embeds(inputs_embeds)
         if token_type_ids is None:
             token_type_ids = torch.zeros(batch, length, dtype=torch.long, device=inputs_embeds.device)
         embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids)
         if self.position_embedding_type == "absolute":
             embeddings = embeddings + self.position_embeddings(position_ids)
         return self.dropout(self.LayerNorm(embeddings))
+
+    def create_position_ids_from_inputs_embeds(self, inputs_embeds):
+        """Positions padding_idx + 1, padding_idx + 2, ... for every row (embeddings cannot show padding)."""
+        batch, length = inputs_embeds.shape[:2]
+        start = self.padding_idx + 1
+        return torch.arange(start, start + length, dtype=torch.long, device=inputs_embeds.device).expand(batch, -1)
 
 
 class RobertaSelfAttention(nn.Module):
@@ -334,3 +339,6 @@ class RobertaForSequenceClassification(RobertaPreTrainedModel):
             return ((loss,) if loss is not None else ()) + (logits,) + rest
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
                                         attentions=outputs.attentions)
+
+ROBERTA_PRETRAINED_MODEL_ARCHIVE_LIST = ["roberta-base", "roberta-large", "roberta-large-mnli", "distilroberta-base",
+                                         "roberta-base-openai-detector", "roberta-large-openai-detector"]

@@ -7,13 +7,18 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, 
 from ...tokenization_utils_fast import PreTrainedTokenizerFast
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.json", "merges_file": "merges.txt", "tokenizer_file": "tokenizer.json"}
+_HUB_NAMES = ("roberta-base", "roberta-large", "roberta-large-mnli", "distilroberta-base",
+              "roberta-base-openai-detector", "roberta-large-openai-detector")
+# hub files of the checkpoints 4.4.2 knew by name (4.4.2's tests list the names from here)
+PRETRAINED_VOCAB_FILES_MAP = {key: {name: f"https://huggingface.co/{name}/resolve/main/{file}" for name in _HUB_NAMES}
+                              for key, file in VOCAB_FILES_NAMES.items()}
 
 
 class RobertaTokenizerFast(PreTrainedTokenizerFast):
     vocab_files_names = VOCAB_FILES_NAMES
+    pretrained_vocab_files_map = PRETRAINED_VOCAB_FILES_MAP
     model_input_names = ["input_ids", "attention_mask"]
-    max_model_input_sizes = {"roberta-base": 512, "roberta-large": 512, "roberta-large-mnli": 512,
-                             "distilroberta-base": 512}
+    max_model_input_sizes = {name: 512 for name in _HUB_NAMES}
 
     def __init__(self, vocab_file=None, merges_file=None, tokenizer_file=None, errors="replace", bos_token="<s>",
                  eos_token="</s>", sep_token="</s>", cls_token="<s>", unk_token="<unk>", pad_token="<pad>",
@@ -43,6 +48,15 @@ class RobertaTokenizerFast(PreTrainedTokenizerFast):
             (sep, tok.token_to_id(sep)), (cls, tok.token_to_id(cls)),
             add_prefix_space=self.add_prefix_space, trim_offsets=self.trim_offsets)
         return tok
+
+    def build_inputs_with_special_tokens(self, token_ids_0, token_ids_1=None):
+        cls, sep = [self.cls_token_id], [self.sep_token_id]
+        if token_ids_1 is None:
+            return cls + list(token_ids_0) + sep
+        return cls + list(token_ids_0) + sep + sep + list(token_ids_1) + sep
+
+    def create_token_type_ids_from_sequences(self, token_ids_0, token_ids_1=None):
+        return [0] * len(self.build_inputs_with_special_tokens(token_ids_0, token_ids_1))
 
     def save_vocabulary(self, save_directory, filename_prefix=None):
         # tokenizer.json holds everything; vocab.json + merges.txt are written too for tools that read only those.
