@@ -398,7 +398,7 @@ def main(argv=None):
 
     if args.sweep:
         md = sweep(args, model, glue, started)
-        md = (f"`python benchmarks/real_glue.py --sweep {' '.join(argv or sys.argv[1:])}`\n\n{md}\n"
+        md = (f"`python benchmarks/real_glue.py {' '.join(argv or sys.argv[1:])}`\n\n{md}\n"
               f"Machine: {machine(args)}. {elapsed(args, started)}\n")
         (args.out_dir / "sweep.md").write_text(md)
         print(md)
