@@ -63,14 +63,7 @@ def load_lora_state_dict(model, state_dict_or_path, source=None):
     if unknown:
         raise ValueError(f"{source}: {len(unknown)} tensor(s) match no model tensor, e.g. {unknown[0]}: the file "
                          "belongs to another model or architecture")
-    bad = [(k, list(sd[k].shape), list(own[k].shape)) for k in sd if sd[k].shape != own[k].shape]
-    backbone_bad = [b for b in bad if in_backbone(b[0], backbone)]
-    if backbone_bad:
-        k, got, want = backbone_bad[0]
-        hint = ("the file was trained with another lora_r" if is_lora_key(k)
-                else "the file belongs to another model size")
-        raise ValueError(f"{source}: {k} has shape {got} in the file but {want} in the model "
-                         f"({len(backbone_bad)} mismatched): {hint}")
+    bad = _head_shape_mismatches(sd, own, backbone, source, is_lora_key, "lora_r")
     missing = [k for k in model_lora if k not in sd]
     if missing:
         raise ValueError(f"{source}: {len(missing)} LoRA tensor(s) of the model are missing from the file, e.g. "
@@ -168,14 +161,7 @@ def load_adapter_state_dict(model, state_dict_or_path, source=None):
         hint = (f"the file has attention adapters (houlsby) but the model is {kind}" if houlsby_file
                 else "the file belongs to another model or architecture")
         raise ValueError(f"{source}: {len(unknown)} tensor(s) match no model tensor, e.g. {unknown[0]}: {hint}")
-    bad = [(k, list(sd[k].shape), list(own[k].shape)) for k in sd if sd[k].shape != own[k].shape]
-    backbone_bad = [b for b in bad if in_backbone(b[0], backbone)]
-    if backbone_bad:
-        k, got, want = backbone_bad[0]
-        hint = ("the file was trained with another adapter_size" if is_adapter_key(k)
-                else "the file belongs to another model size")
-        raise ValueError(f"{source}: {k} has shape {got} in the file but {want} in the model "
-                         f"({len(backbone_bad)} mismatched): {hint}")
+    bad = _head_shape_mismatches(sd, own, backbone, source, is_adapter_key, "adapter_size")
     missing = [k for k in model_adapters if k not in sd]
     if missing:
         pfeiffer_file = not any(".attention." in k for k in file_adapters)
@@ -187,6 +173,20 @@ def load_adapter_state_dict(model, state_dict_or_path, source=None):
 
 
 # -- shared ---------------------------------------------------------------------------------------------------------
+def _head_shape_mismatches(sd, own, backbone, source, is_method_key, size_flag):
+    """(key, file shape, model shape) of every tensor whose shape differs, all in the head (another label count);
+    a backbone tensor of another shape is a one-line ValueError (the method's tensors: another `size_flag`)."""
+    bad = [(k, list(sd[k].shape), list(own[k].shape)) for k in sd if sd[k].shape != own[k].shape]
+    backbone_bad = [b for b in bad if in_backbone(b[0], backbone)]
+    if backbone_bad:
+        k, got, want = backbone_bad[0]
+        hint = (f"the file was trained with another {size_flag}" if is_method_key(k)
+                else "the file belongs to another model size")
+        raise ValueError(f"{source}: {k} has shape {got} in the file but {want} in the model "
+                         f"({len(backbone_bad)} mismatched): {hint}")
+    return bad
+
+
 def load_checked(model, sd, bad, source, what):
     """Load a checked method (+ head) state dict. `bad` lists (key, file shape, model shape) of the head tensors
     whose shape differs (another label count): then the whole head stays freshly initialised, with a warning."""
