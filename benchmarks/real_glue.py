@@ -15,11 +15,11 @@ evaluation; a row reports, over the seeds, the median and the min-max of those (
 functions compute them here). Learning rates come from one grid for all methods (LR_GRID): every method runs every
 grid rate with the first seed, the rate with the best dev result is kept for that method and task, and the other
 seeds run at it. The table therefore shows each method at its best rate, chosen on dev, as the paper does (it
-reports dev results too). Budgets (training rows x epochs, per task) are in TASKS; `--sweep` is the small sweep they
-are to be chosen from (full fine-tuning only, the smallest budget where it clearly learns).
+reports dev results too). Budgets (training rows x epochs, per task) are in TASKS, chosen from `--sweep` (full
+fine-tuning only) by the rule written there.
 
-    python benchmarks/real_glue.py                    # the whole table: 3 tasks x 5 rows x 3 seeds (+ the grid)
-    python benchmarks/real_glue.py --quick            # SST-2 and STS-B, one seed, one rate per method (~15 min)
+    python benchmarks/real_glue.py                    # the whole table: 3 tasks x 5 rows x 3 seeds (+ the grid), ~74 min
+    python benchmarks/real_glue.py --quick            # SST-2 and STS-B, one seed, one rate per method (~11 min)
     python benchmarks/real_glue.py --sweep            # the budget sweep (full fine-tuning, all 4 tasks)
     python benchmarks/real_glue.py --tasks sst2 --seeds 1 --lrs 1e-3 --train_rows 200 --eval_rows 100 --epochs 1
 
