@@ -14,3 +14,15 @@ def pytest_configure(config):
 def pytest_runtest_setup(item):
     for mark in item.iter_markers("needs"):
         CHECKS[mark.args[0]]()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module's tiny models (`pytestmark = pytest.mark.usefixtures("one_thread")`): they
+    gain nothing from more, and on a busy 2-core machine they get ~15x slower."""
+    import torch  # here, not at the top: collecting the torch-free tests must not import it
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,7 +12,9 @@ from transformers import RobertaConfig, RobertaForSequenceClassification, Robert
 
 sys.path.insert(0, os.path.dirname(__file__))
 from glue_utils import write_glue_task  # noqa: E402
-from test_run_glue import LORA, one_thread, run, work  # noqa: E402,F401  (module fixtures reused here)
+from test_run_glue import LORA, run, work  # noqa: E402,F401  (module fixtures reused here)
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 RANDOM = "start from random values"
 TINY = dict(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24,

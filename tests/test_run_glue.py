@@ -37,12 +37,7 @@ LORA = ["--apply_lora", "--lora_r", "2", "--lora_alpha", "4"]
 SPEED = ("_runtime", "_per_second")  # wall-clock metrics legitimately differ between runs
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a 16-wide model: threads only add overhead
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

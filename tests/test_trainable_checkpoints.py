@@ -19,12 +19,7 @@ from transformers.trainer_utils import set_seed
 STEPS = 12  # 24 rows in batches of 4: 6 steps an epoch, 2 epochs; evaluation and a checkpoint every 3 steps
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -38,13 +38,7 @@ from fixture_io import Rows  # noqa: E402
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "training" / "lora_run"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine they get ~15x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 class SequentialTrainer(Trainer):

@@ -4,7 +4,6 @@ tests, the device to test on, a log capturer, an environment patcher and a TestC
 Written for this package; names and behaviour follow 4.4.2 so that tests written against it import unchanged.
 """
 import contextlib
-import importlib.util
 import inspect
 import io
 import logging
@@ -18,9 +17,9 @@ import unittest
 from pathlib import Path
 from unittest import mock
 
-from .file_utils import (is_datasets_available, is_faiss_available, is_flax_available, is_pandas_available,
-                         is_scatter_available, is_sentencepiece_available, is_tf_available, is_tokenizers_available,
-                         is_torch_available)
+from .file_utils import (_installed, is_datasets_available, is_faiss_available, is_flax_available,
+                         is_pandas_available, is_scatter_available, is_sentencepiece_available, is_tf_available,
+                         is_tokenizers_available, is_torch_available)
 
 # Hub repositories the 4.4.2 tests use (tests needing them are skipped or excluded offline).
 SMALL_MODEL_IDENTIFIER = "julien-c/bert-xsmall-dummy"
@@ -136,16 +135,12 @@ def require_faiss(test_case):
     return _skip_unless(is_faiss_available(), "test requires faiss")(test_case)
 
 
-def _module_available(name):
-    return importlib.util.find_spec(name) is not None
-
-
 def require_optuna(test_case):
-    return _skip_unless(_module_available("optuna"), "test requires optuna")(test_case)
+    return _skip_unless(_installed("optuna"), "test requires optuna")(test_case)
 
 
 def require_ray(test_case):
-    return _skip_unless(_module_available("ray"), "test requires ray[tune]")(test_case)
+    return _skip_unless(_installed("ray"), "test requires ray[tune]")(test_case)
 
 
 def require_torch_scatter(test_case):

@@ -421,16 +421,15 @@ class PreTrainedTokenizerBase:
         if add_special_tokens:
             input_ids = self.build_inputs_with_special_tokens(ids, pair_ids)
             types = self.create_token_type_ids_from_sequences(ids, pair_ids)
-            special = self.get_special_tokens_mask(ids, pair_ids)
         else:
             input_ids = ids + (pair_ids or [])
             types = [0] * len(ids) + [1] * len(pair_ids or [])
-            special = [0] * len(input_ids)
         row["input_ids"] = input_ids
         if return_token_type_ids if return_token_type_ids is not None else "token_type_ids" in self.model_input_names:
             row["token_type_ids"] = types
         if return_special_tokens_mask:
-            row["special_tokens_mask"] = special
+            row["special_tokens_mask"] = (self.get_special_tokens_mask(ids, pair_ids) if add_special_tokens
+                                          else [0] * len(input_ids))
         want_mask = ("attention_mask" in self.model_input_names) if return_attention_mask is None \
             else return_attention_mask
         if want_mask:

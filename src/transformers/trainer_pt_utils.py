@@ -157,7 +157,17 @@ def _lengths_of(dataset, model_input_name):
     if not isinstance(first, dict) or name not in first:
         raise ValueError(f"cannot tell the lengths of the examples: pass lengths=... or a dataset of dicts with "
                          f"'{name}'")
-    return [len(example[name]) for example in dataset]
+    return samplers._lengths(dataset, name)
+
+
+def _replicas(num_replicas, rank):
+    """(num_replicas, rank) as given, the missing ones from the initialized process group."""
+    if num_replicas is None or rank is None:
+        if not dist.is_available() or not dist.is_initialized():
+            raise RuntimeError("num_replicas and rank are needed when torch.distributed is not initialized")
+        num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
+        rank = dist.get_rank() if rank is None else rank
+    return num_replicas, rank
 
 
 class LengthGroupedSampler(samplers.LengthGroupedSampler):
@@ -173,11 +183,7 @@ class DistributedLengthGroupedSampler(samplers.LengthGroupedSampler):
 
     def __init__(self, dataset, batch_size: int, num_replicas=None, rank=None, seed: int = 0, drop_last=False,
                  lengths=None, model_input_name=None):
-        if num_replicas is None or rank is None:
-            if not dist.is_available() or not dist.is_initialized():
-                raise RuntimeError("num_replicas and rank are needed when torch.distributed is not initialized")
-            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
-            rank = dist.get_rank() if rank is None else rank
+        num_replicas, rank = _replicas(num_replicas, rank)
         lengths = lengths if lengths is not None else _lengths_of(dataset, model_input_name)
         self.drop_last = drop_last
         super().__init__(lengths, batch_size, num_replicas, rank, seed)
@@ -214,11 +220,7 @@ class SequentialDistributedSampler(torch.utils.data.Sampler):
     around so that every block has the same size (a multiple of batch_size when given)."""
 
     def __init__(self, dataset, num_replicas=None, rank=None, batch_size=None):
-        if num_replicas is None or rank is None:
-            if not dist.is_available() or not dist.is_initialized():
-                raise RuntimeError("num_replicas and rank are needed when torch.distributed is not initialized")
-            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
-            rank = dist.get_rank() if rank is None else rank
+        num_replicas, rank = _replicas(num_replicas, rank)
         self.dataset, self.num_replicas, self.rank, self.batch_size = dataset, num_replicas, rank, batch_size
         per_rank = -(-len(dataset) // num_replicas)
         if batch_size is not None:
